@@ -1,0 +1,494 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lakegate/lakegate/arrowstore/rows"
+)
+
+// segmentMagic starts every segment file; its last bytes are the format
+// version.
+var segmentMagic = []byte("LGWAL01\n")
+
+// DefaultSegmentSize is the size at which the active segment is closed and
+// a new one started.
+const DefaultSegmentSize = 64 << 20
+
+// ErrCorruptLog reports damage that is not a torn tail: a bad record in a
+// segment that is not the last, or sequence numbers out of order. The store
+// refuses to open rather than silently skip acknowledged rows.
+var ErrCorruptLog = errors.New("wal: corrupt log")
+
+// ErrBroken reports that an earlier write or fsync of the log failed; after
+// a failed fsync the kernel may have dropped dirty pages, so nothing written
+// since the last good sync can be trusted and the log accepts no more.
+var ErrBroken = errors.New("wal: log broken by earlier I/O error")
+
+// Options configure a Log.
+type Options struct {
+	Dir         string       // directory of the segment files; created if missing
+	SegmentSize int64        // rotate the active segment at this size; DefaultSegmentSize if 0
+	Logger      *slog.Logger // required
+}
+
+type segment struct {
+	first uint64 // seq of its first record (from the file name)
+	last  uint64 // seq of its last record; 0 if none
+	path  string
+}
+
+// Log is a directory of segment files "wal-<firstseq>.log". Append is not
+// safe for concurrent use (the store calls it under its own mutex, which is
+// what keeps sequence numbers and buffer order aligned); SyncTo, Release,
+// Stats and Close are.
+type Log struct {
+	opts Options
+	lock *os.File
+
+	// syncMu serializes fsyncs: the goroutine holding it is the leader and
+	// every writer queued behind it finds its seq covered when it gets in.
+	// Lock order: syncMu before mu.
+	syncMu sync.Mutex
+
+	mu       sync.Mutex
+	segs     []segment // sorted by first; the last is active once Start ran
+	active   *os.File
+	size     int64      // bytes in the active segment
+	appended uint64     // highest seq appended
+	synced   uint64     // highest seq known to be on disk
+	retired  []*os.File // rotated-out files, already synced, closed by the next sync
+	dirDirty bool       // a segment was created or removed since the last dir fsync
+	broken   error
+
+	syncs atomic.Uint64
+}
+
+// Open lists the segments in opts.Dir and takes an exclusive lock on the
+// directory so that two stores cannot share it. Call Replay, then Start.
+func Open(opts Options) (*Log, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating wal directory: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(opts.Dir, "LOCK"))
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{opts: opts, lock: lock}
+	ents, err := os.ReadDir(opts.Dir)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listing wal directory: %w", err)
+	}
+	for _, e := range ents {
+		first, ok := parseSegmentName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		l.segs = append(l.segs, segment{first: first, path: filepath.Join(opts.Dir, e.Name())})
+	}
+	sort.Slice(l.segs, func(i, j int) bool { return l.segs[i].first < l.segs[j].first })
+	return l, nil
+}
+
+func segmentName(first uint64) string { return fmt.Sprintf("wal-%020d.log", first) }
+
+func parseSegmentName(name string) (uint64, bool) {
+	s, ok := strings.CutPrefix(name, "wal-")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, ".log")
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil
+}
+
+// Replay calls fn with every record of every segment in sequence order and
+// returns the highest seq seen (0 if none). A torn or corrupt record in the
+// last segment ends the replay there: the segment is truncated to its last
+// good record and the loss is logged. Damage anywhere else is ErrCorruptLog.
+// Segments left without records are removed.
+func (l *Log) Replay(fn func(seq uint64, rs []rows.Row) error) (uint64, error) {
+	var last uint64
+	keep := l.segs[:0]
+	for i, sg := range l.segs {
+		isLast := i == len(l.segs)-1
+		data, err := os.ReadFile(sg.path)
+		if err != nil {
+			return 0, fmt.Errorf("reading wal segment %s: %w", sg.path, err)
+		}
+		good, err := l.replaySegment(&sg, data, &last, fn)
+		if err != nil && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {
+			return 0, err // fn failed or sequence broken
+		}
+		if err != nil {
+			if !isLast {
+				return 0, fmt.Errorf("%w: segment %s at offset %d: %v", ErrCorruptLog, sg.path, good, err)
+			}
+			l.opts.Logger.Warn("wal: dropping torn tail of last segment",
+				"segment", sg.path, "offset", good, "dropped_bytes", len(data)-good, "reason", err.Error())
+			if err := truncateSync(sg.path, int64(good)); err != nil {
+				return 0, err
+			}
+		}
+		if sg.last == 0 {
+			if err := os.Remove(sg.path); err != nil {
+				return 0, fmt.Errorf("removing empty wal segment: %w", err)
+			}
+			l.dirDirty = true
+			continue
+		}
+		keep = append(keep, sg)
+	}
+	l.segs = keep
+	l.appended, l.synced = last, last
+	return last, nil
+}
+
+// replaySegment decodes data, returning the length of its good prefix. The
+// error wraps ErrTruncated or ErrCorrupt for damage, anything else for a
+// failure of fn or an out-of-order sequence.
+func (l *Log) replaySegment(sg *segment, data []byte, last *uint64, fn func(uint64, []rows.Row) error) (int, error) {
+	if len(data) < len(segmentMagic) {
+		if bytes.HasPrefix(segmentMagic, data) {
+			return 0, fmt.Errorf("%w: short segment header", ErrTruncated)
+		}
+		return 0, fmt.Errorf("%w: bad segment header", ErrCorrupt)
+	}
+	if !bytes.Equal(data[:len(segmentMagic)], segmentMagic) {
+		return 0, fmt.Errorf("%w: bad segment header %q", ErrCorrupt, data[:len(segmentMagic)])
+	}
+	off := len(segmentMagic)
+	for off < len(data) {
+		seq, rs, n, err := DecodeRecord(data[off:])
+		if err != nil {
+			return off, err
+		}
+		if seq <= *last || seq < sg.first {
+			return off, fmt.Errorf("%w: segment %s: seq %d after %d", ErrCorruptLog, sg.path, seq, *last)
+		}
+		if err := fn(seq, rs); err != nil {
+			return off, fmt.Errorf("replaying wal seq %d: %w", seq, err)
+		}
+		*last, sg.last = seq, seq
+		off += n
+	}
+	return off, nil
+}
+
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("opening wal segment to truncate: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("truncating wal segment: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing truncated wal segment: %w", err)
+	}
+	return nil
+}
+
+// Start opens a fresh active segment whose first record will be nextSeq.
+// nextSeq must be above every seq replayed.
+func (l *Log) Start(nextSeq uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if nextSeq <= l.appended {
+		return fmt.Errorf("starting wal at seq %d: seq %d already used", nextSeq, l.appended)
+	}
+	l.appended, l.synced = nextSeq-1, nextSeq-1
+	if err := l.openSegmentLocked(nextSeq); err != nil {
+		return err
+	}
+	// Make the new segment's name durable now, so the first sync is cheap.
+	if err := syncDir(l.opts.Dir); err != nil {
+		return err
+	}
+	l.dirDirty = false
+	return nil
+}
+
+func (l *Log) openSegmentLocked(first uint64) error {
+	path := filepath.Join(l.opts.Dir, segmentName(first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating wal segment: %w", err)
+	}
+	if _, err := f.Write(segmentMagic); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("writing wal segment header: %w", err)
+	}
+	l.active = f
+	l.size = int64(len(segmentMagic))
+	l.segs = append(l.segs, segment{first: first, path: path})
+	l.dirDirty = true
+	return nil
+}
+
+// Append writes one framed record (from AppendRecord) with the given seq to
+// the active segment, rotating it first if it is full. The data reaches the
+// operating system before Append returns (it survives a crash of the
+// process) but is on disk only after a SyncTo covering seq.
+func (l *Log) Append(seq uint64, rec []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.broken != nil {
+		return l.broken
+	}
+	if l.active == nil {
+		return fmt.Errorf("appending to wal: %w", os.ErrClosed)
+	}
+	if seq <= l.appended {
+		return fmt.Errorf("appending wal seq %d: not above %d", seq, l.appended)
+	}
+	cur := &l.segs[len(l.segs)-1]
+	if l.size >= l.opts.SegmentSize && cur.last != 0 {
+		if err := l.rotateLocked(seq); err != nil {
+			return err
+		}
+		cur = &l.segs[len(l.segs)-1]
+	}
+	n, err := l.active.Write(rec)
+	if err != nil {
+		// Undo a partial write so the segment stays a clean sequence of
+		// records; if that fails too the log cannot be trusted.
+		if terr := l.active.Truncate(l.size); terr != nil {
+			l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
+		}
+		return fmt.Errorf("writing wal record: %w", err)
+	}
+	l.size += int64(n)
+	l.appended = seq
+	cur.last = seq
+	return nil
+}
+
+// rotateLocked syncs and retires the active segment and opens a new one
+// starting at first. Syncing here keeps the invariant that every segment
+// but the last is complete on disk, which is what lets Replay treat damage
+// outside the last segment as corruption rather than a torn tail.
+func (l *Log) rotateLocked(first uint64) error {
+	if err := l.active.Sync(); err != nil {
+		l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
+		return fmt.Errorf("syncing wal segment before rotation: %w", err)
+	}
+	l.syncs.Add(1)
+	if l.appended > l.synced {
+		l.synced = l.appended
+	}
+	l.retired = append(l.retired, l.active)
+	l.active = nil
+	return l.openSegmentLocked(first)
+}
+
+// SyncTo returns once every record up to seq is on disk. Concurrent callers
+// share fsyncs: one goroutine syncs everything appended so far while the
+// others wait for it, then find their seq covered (group commit).
+func (l *Log) SyncTo(seq uint64) error {
+	l.mu.Lock()
+	done, broken := l.synced >= seq, l.broken
+	l.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
+	if done {
+		return nil
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.syncLocked(seq)
+}
+
+// syncLocked runs with syncMu held.
+func (l *Log) syncLocked(seq uint64) error {
+	l.mu.Lock()
+	if l.broken != nil {
+		l.mu.Unlock()
+		return l.broken
+	}
+	if l.synced >= seq {
+		l.mu.Unlock()
+		return nil
+	}
+	target, f, dirDirty, retired := l.appended, l.active, l.dirDirty, l.retired
+	l.retired, l.dirDirty = nil, false
+	l.mu.Unlock()
+
+	for _, r := range retired {
+		r.Close() // synced at rotation
+	}
+	var err error
+	if f != nil {
+		err = f.Sync()
+		l.syncs.Add(1)
+	}
+	if err == nil && dirDirty {
+		err = syncDir(l.opts.Dir)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
+		return fmt.Errorf("syncing wal: %w", err)
+	}
+	if target > l.synced {
+		l.synced = target
+	}
+	if l.synced < seq {
+		return fmt.Errorf("syncing wal: seq %d was never appended (last %d)", seq, l.synced)
+	}
+	return nil
+}
+
+// Sync makes everything appended so far durable.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	seq := l.appended
+	l.mu.Unlock()
+	return l.SyncTo(seq)
+}
+
+// Release deletes every segment whose records all have seq < lowWater: the
+// caller guarantees those rows are in renamed, synced Parquet files. If the
+// active segment is wholly below lowWater it is rotated out and deleted too,
+// so an idle store keeps no log.
+func (l *Log) Release(lowWater uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.broken != nil || l.active == nil {
+		return nil
+	}
+	act := l.segs[len(l.segs)-1]
+	if act.last != 0 && act.last < lowWater && l.appended < lowWater {
+		if err := l.rotateLocked(l.appended + 1); err != nil {
+			return err
+		}
+	}
+	keep := l.segs[:0]
+	var firstErr error
+	for i, sg := range l.segs {
+		if i < len(l.segs)-1 && l.segs[i+1].first <= lowWater {
+			if err := os.Remove(sg.path); err != nil && !errors.Is(err, os.ErrNotExist) && firstErr == nil {
+				firstErr = fmt.Errorf("removing wal segment: %w", err)
+				keep = append(keep, sg)
+				continue
+			}
+			l.dirDirty = true
+			continue
+		}
+		keep = append(keep, sg)
+	}
+	l.segs = keep
+	return firstErr
+}
+
+// Stats describes the log.
+type Stats struct {
+	Syncs    uint64 // fsyncs of segment files since Open
+	Segments int    // segment files on disk
+	Appended uint64 // highest seq appended
+	Synced   uint64 // highest seq on disk
+}
+
+// Stats returns counters for monitoring.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Stats{Syncs: l.syncs.Load(), Segments: len(l.segs), Appended: l.appended, Synced: l.synced}
+}
+
+// Close syncs the active segment, closes every file and releases the
+// directory lock. Segments with records stay on disk for the next Replay;
+// an active segment without any is removed.
+func (l *Log) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	var err error
+	l.mu.Lock()
+	seq := l.appended
+	l.mu.Unlock()
+	if l.active != nil {
+		err = l.syncLocked(seq)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.retired {
+		r.Close()
+	}
+	l.retired = nil
+	if l.active != nil {
+		if cerr := l.active.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing wal segment: %w", cerr)
+		}
+		l.active = nil
+		// An active segment without records is of no use to Replay.
+		if act := l.segs[len(l.segs)-1]; act.last == 0 && err == nil {
+			if rerr := os.Remove(act.path); rerr != nil {
+				err = fmt.Errorf("removing empty wal segment: %w", rerr)
+			} else {
+				l.segs = l.segs[:len(l.segs)-1]
+				l.dirDirty = true
+			}
+		}
+	}
+	if l.dirDirty && err == nil {
+		err = syncDir(l.opts.Dir)
+	}
+	if l.lock != nil {
+		unlockDir(l.lock)
+		l.lock = nil
+	}
+	return err
+}
+
+// Abandon closes every file without syncing, as a crash would leave them.
+// For tests.
+func (l *Log) Abandon() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.retired {
+		r.Close()
+	}
+	l.retired = nil
+	if l.active != nil {
+		l.active.Close()
+		l.active = nil
+	}
+	if l.lock != nil {
+		unlockDir(l.lock)
+		l.lock = nil
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening directory to sync: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}

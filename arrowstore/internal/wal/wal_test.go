@@ -1,0 +1,313 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/lakegate/lakegate/arrowstore/rows"
+)
+
+func sampleRows() []rows.Row {
+	return []rows.Row{
+		{Table: "t", Time: 1_700_000_000_123_456_789, Columns: []rows.Column{
+			{Name: "i", Value: rows.Int(-42)},
+			{Name: "f", Value: rows.Float(math.NaN())},
+			{Name: "b", Value: rows.Bool(true)},
+			{Name: "s", Value: rows.String("héllo")},
+			{Name: "y", Value: rows.Bytes([]byte{0, 255})},
+			{Name: "ts", Value: rows.Timestamp(-5)},
+			{Name: "n", Value: rows.Null()},
+		}},
+		{Table: "u", Time: -1},
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		seq  uint64
+		rs   []rows.Row
+	}{
+		{"no rows", 1, nil},
+		{"every kind", 7, sampleRows()},
+		{"max seq", math.MaxUint64, sampleRows()[1:]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			buf, err := AppendRecord([]byte("prefix"), tc.seq, tc.rs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq, rs, n, err := DecodeRecord(buf[len("prefix"):])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seq != tc.seq || n != len(buf)-len("prefix") || !rowsEqual(rs, tc.rs) {
+				t.Fatalf("got seq %d n %d rows %+v", seq, n, rs)
+			}
+		})
+	}
+}
+
+func rowsEqual(a, b []rows.Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Table != b[i].Table || a[i].Time != b[i].Time || len(a[i].Columns) != len(b[i].Columns) {
+			return false
+		}
+		for j := range a[i].Columns {
+			x, y := a[i].Columns[j], b[i].Columns[j]
+			if x.Name != y.Name || !x.Value.Equal(y.Value) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func TestDecodeErrors(t *testing.T) {
+	good, err := AppendRecord(nil, 3, sampleRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := func(f func([]byte) []byte) []byte { return f(append([]byte(nil), good...)) }
+	reframe := func(payload []byte) []byte {
+		b, _ := AppendRecord(nil, 0, nil)
+		b = b[:headerLen]
+		b = append(b, payload...)
+		putHeader(b)
+		return b
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrTruncated},
+		{"short header", good[:5], ErrTruncated},
+		{"short payload", good[:len(good)-1], ErrTruncated},
+		{"bad checksum", mod(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), ErrCorrupt},
+		{"huge length", mod(func(b []byte) []byte { b[3] = 0xff; return b }), ErrCorrupt},
+		{"payload too short for seq", reframe([]byte{1, 2, 3}), ErrCorrupt},
+		{"row count past end", reframe(append(make([]byte, 8), 0xff, 0x01)), ErrCorrupt},
+		{"trailing bytes", reframe(append(make([]byte, 8), 0, 9)), ErrCorrupt},
+		{"unknown kind", reframe(append(make([]byte, 8), 1, 1, 't', 0, 1, 1, 'c', 9)), ErrCorrupt},
+		{"bad bool", reframe(append(make([]byte, 8), 1, 1, 't', 0, 1, 1, 'c', 3, 2)), ErrCorrupt},
+		{"string past end", reframe(append(make([]byte, 8), 1, 1, 't', 0, 1, 1, 'c', 4, 9, 'x')), ErrCorrupt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, n, err := DecodeRecord(tc.in)
+			if !errors.Is(err, tc.want) || n != 0 {
+				t.Fatalf("DecodeRecord = n %d, %v; want %v", n, err, tc.want)
+			}
+		})
+	}
+}
+
+// putHeader fills in the length and checksum of a framed record.
+func putHeader(b []byte) {
+	p := b[headerLen:]
+	b[0], b[1], b[2], b[3] = byte(len(p)), byte(len(p)>>8), byte(len(p)>>16), byte(len(p)>>24)
+	sum := crcOf(p)
+	b[4], b[5], b[6], b[7] = byte(sum), byte(sum>>8), byte(sum>>16), byte(sum>>24)
+}
+
+func testLog(t *testing.T, dir string, segSize int64) *Log {
+	t.Helper()
+	l, err := Open(Options{Dir: dir, SegmentSize: segSize, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func appendN(t *testing.T, l *Log, from, n uint64) {
+	t.Helper()
+	for seq := from; seq < from+n; seq++ {
+		rec, err := AppendRecord(nil, seq, []rows.Row{{Table: "t", Time: int64(seq), Columns: []rows.Column{{Name: "v", Value: rows.Int(int64(seq))}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(seq, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func replayAll(t *testing.T, l *Log) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	if _, err := l.Replay(func(seq uint64, rs []rows.Row) error {
+		if len(rs) != 1 || rs[0].Columns[0].Value.Int != int64(seq) {
+			return fmt.Errorf("seq %d: rows %+v", seq, rs)
+		}
+		seqs = append(seqs, seq)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return seqs
+}
+
+func segFiles(t *testing.T, dir string) []string {
+	m, err := filepath.Glob(filepath.Join(dir, "wal-*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestLogRotateReplayRelease(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, 100) // a few records per segment
+	if got := replayAll(t, l); len(got) != 0 {
+		t.Fatalf("fresh log replayed %v", got)
+	}
+	if err := l.Start(1); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 1, 20)
+	if err := l.SyncTo(20); err != nil {
+		t.Fatal(err)
+	}
+	nseg := len(segFiles(t, dir))
+	if nseg < 3 {
+		t.Fatalf("want several segments, got %d", nseg)
+	}
+	if err := l.Release(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l = testLog(t, dir, 100)
+	got := replayAll(t, l)
+	if got[0] > 10 || got[len(got)-1] != 20 || len(got) < 11 {
+		t.Fatalf("after Release(10) replayed %v", got)
+	}
+	if len(segFiles(t, dir)) >= nseg {
+		t.Fatalf("Release deleted nothing")
+	}
+	if err := l.Start(21); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(21); err != nil { // everything is in files
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := segFiles(t, dir); len(segs) != 0 {
+		t.Fatalf("Release(21) and Close left %v", segs)
+	}
+}
+
+func TestLogStartRejectsUsedSeq(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, 0)
+	replayAll(t, l)
+	if err := l.Start(5); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 5, 2)
+	if err := l.Append(6, []byte("x")); err == nil {
+		t.Fatal("Append of a used seq succeeded")
+	}
+	l.Close()
+	l = testLog(t, dir, 0)
+	defer l.Close()
+	replayAll(t, l)
+	if err := l.Start(6); err == nil {
+		t.Fatal("Start at a replayed seq succeeded")
+	}
+}
+
+func TestLogIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, 0)
+	if _, err := Open(Options{Dir: dir, Logger: slog.Default()}); err == nil {
+		t.Fatal("second Open of a locked log succeeded")
+	}
+	l.Close()
+	l2 := testLog(t, dir, 0)
+	l2.Close()
+}
+
+// TestGroupCommit: concurrent SyncTo callers all return with their seq on
+// disk, sharing fsyncs.
+func TestGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	l := testLog(t, dir, 0)
+	defer l.Close()
+	replayAll(t, l)
+	if err := l.Start(1); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex // the store's mutex: appends in seq order
+	next := uint64(1)
+	var wg sync.WaitGroup
+	const writers, each = 8, 40
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				mu.Lock()
+				seq := next
+				next++
+				rec, _ := AppendRecord(nil, seq, nil)
+				err := l.Append(seq, rec)
+				mu.Unlock()
+				if err == nil {
+					err = l.SyncTo(seq)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if st := l.Stats(); st.Synced < seq {
+					t.Errorf("SyncTo(%d) returned with synced %d", seq, st.Synced)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := l.Stats()
+	t.Logf("%d durable appends, %d fsyncs", writers*each, st.Syncs)
+	if st.Syncs > writers*each {
+		t.Fatalf("more fsyncs (%d) than appends", st.Syncs)
+	}
+}
+
+func TestReplayTornHeaderSegmentIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, segmentName(9)), segmentMagic[:3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := testLog(t, dir, 0)
+	defer l.Close()
+	if got := replayAll(t, l); len(got) != 0 {
+		t.Fatalf("replayed %v", got)
+	}
+	if segs := segFiles(t, dir); len(segs) != 0 {
+		t.Fatalf("torn segment kept: %v", segs)
+	}
+	if err := l.Start(9); err != nil {
+		t.Fatalf("Start at the removed segment's seq: %v", err)
+	}
+	if !reflect.DeepEqual(l.Stats().Segments, 1) {
+		t.Fatal("no active segment")
+	}
+}

@@ -1,0 +1,205 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+)
+
+// Column type names used in Result.Types. They are the same names as the
+// value kinds of package rows.
+const (
+	TypeTimestamp = "timestamp"
+	TypeInt64     = "int64"
+	TypeFloat64   = "float64"
+	TypeBool      = "bool"
+	TypeString    = "string"
+	TypeBytes     = "bytes"
+)
+
+// outColumn is one column of the result.
+type outColumn struct {
+	name string
+	typ  string
+	scan int // index into boundPlan.scan
+}
+
+// boundPlan is a logical plan resolved against a table's schema: what to
+// scan, how to filter, what to keep and what to return.
+type boundPlan struct {
+	table     string
+	scan      []string         // columns to scan; scan[0] is the time column
+	scanTypes []arrow.DataType // their types, as the schema has them
+	out       []outColumn
+	count     bool
+	filter    bool  // whether lo and hi apply
+	lo, hi    int64 // inclusive bounds in the time column's unit
+	empty     bool  // the WHERE bounds exclude every row
+	desc      bool
+	limit     int64 // -1: none
+}
+
+// bind resolves lp against schema.
+func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
+	if schema == nil || schema.NumFields() == 0 {
+		return nil, fmt.Errorf("table %s has no columns", lp.table)
+	}
+	tf := schema.Field(0)
+	tt, ok := tf.Type.(*arrow.TimestampType)
+	if !ok {
+		return nil, fmt.Errorf("table %s: first column %s is %s, not a timestamp", lp.table, tf.Name, tf.Type)
+	}
+	bp := &boundPlan{
+		table:     lp.table,
+		scan:      []string{tf.Name},
+		scanTypes: []arrow.DataType{tf.Type},
+		count:     lp.isCount(),
+		desc:      lp.desc,
+		limit:     lp.limit,
+	}
+
+	for _, b := range lp.bounds {
+		i, err := lookup(schema, b.column)
+		if err != nil {
+			return nil, err
+		}
+		if i != 0 {
+			return nil, unsupported("WHERE on column %s (only on the time column %s)", schema.Field(i).Name, tf.Name)
+		}
+		if b.err != nil {
+			return nil, b.err
+		}
+	}
+	if lp.orderBy != "" {
+		name := lp.orderBy
+		for _, it := range lp.items {
+			if it.kind == itemColumn && it.alias != "" && strings.EqualFold(it.alias, name) {
+				name = it.column
+				break
+			}
+		}
+		i, err := lookup(schema, name)
+		if err != nil {
+			return nil, err
+		}
+		if i != 0 {
+			return nil, unsupported("ORDER BY column %s (only the time column %s)", schema.Field(i).Name, tf.Name)
+		}
+	}
+
+	if bp.count {
+		for _, it := range lp.items {
+			name := it.alias
+			if name == "" {
+				name = "count(*)"
+			}
+			bp.out = append(bp.out, outColumn{name: name, typ: TypeInt64, scan: -1})
+		}
+	} else {
+		scanPos := map[int]int{0: 0} // schema index -> index in bp.scan
+		add := func(i int, name string) error {
+			f := schema.Field(i)
+			typ, err := typeName(f.Type)
+			if err != nil {
+				return fmt.Errorf("%w: column %s of type %s", ErrUnsupported, f.Name, f.Type)
+			}
+			pos, ok := scanPos[i]
+			if !ok {
+				pos = len(bp.scan)
+				scanPos[i] = pos
+				bp.scan = append(bp.scan, f.Name)
+				bp.scanTypes = append(bp.scanTypes, f.Type)
+			}
+			if name == "" {
+				name = f.Name
+			}
+			bp.out = append(bp.out, outColumn{name: name, typ: typ, scan: pos})
+			return nil
+		}
+		for _, it := range lp.items {
+			if it.kind == itemStar {
+				for i := range schema.NumFields() {
+					if err := add(i, ""); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			i, err := lookup(schema, it.column)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(i, it.alias); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	tr, ok := lp.timeRange()
+	bp.filter = len(lp.bounds) > 0
+	bp.lo, bp.hi = toUnit(tr, tt.Unit)
+	bp.empty = !ok || bp.lo > bp.hi
+	return bp, nil
+}
+
+// lookup finds a column by name: the exact name first, else the one name
+// that matches ignoring case, as MySQL column names do.
+func lookup(schema *arrow.Schema, name string) (int, error) {
+	if idx := schema.FieldIndices(name); len(idx) > 0 {
+		return idx[0], nil
+	}
+	found := -1
+	for i, f := range schema.Fields() {
+		if strings.EqualFold(f.Name, name) {
+			if found >= 0 {
+				return 0, fmt.Errorf("%w: %s (ambiguous: %s and %s differ only in case)", ErrNoColumn, name, schema.Field(found).Name, f.Name)
+			}
+			found = i
+		}
+	}
+	if found < 0 {
+		return 0, noColumn(name)
+	}
+	return found, nil
+}
+
+// typeName maps an Arrow type to its Result.Types name.
+func typeName(t arrow.DataType) (string, error) {
+	switch t.ID() {
+	case arrow.TIMESTAMP:
+		return TypeTimestamp, nil
+	case arrow.INT64:
+		return TypeInt64, nil
+	case arrow.FLOAT64:
+		return TypeFloat64, nil
+	case arrow.BOOL:
+		return TypeBool, nil
+	case arrow.STRING:
+		return TypeString, nil
+	case arrow.BINARY:
+		return TypeBytes, nil
+	}
+	return "", fmt.Errorf("unsupported column type %s", t)
+}
+
+// toUnit converts an inclusive range of nanoseconds to the inclusive range of
+// values in unit that fall within it. The open ends stay open.
+func toUnit(tr TimeRange, unit arrow.TimeUnit) (lo, hi int64) {
+	f := int64(unit.Multiplier())
+	lo, hi = math.MinInt64, math.MaxInt64
+	if tr.Min != math.MinInt64 {
+		lo = tr.Min / f
+		if tr.Min%f != 0 && tr.Min > 0 {
+			lo++ // ceiling
+		}
+	}
+	if tr.Max != math.MaxInt64 {
+		hi = tr.Max / f
+		if tr.Max%f != 0 && tr.Max < 0 {
+			hi-- // floor
+		}
+	}
+	return lo, hi
+}

@@ -1,0 +1,367 @@
+package query
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/compute"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+// compactSlack is how many dead rows a top-n collector tolerates beyond its
+// n live ones before it copies the live rows into one fresh chunk.
+const compactSlack = 4096
+
+// candidate is one row that may be in the result: its sort key and where its
+// values are kept.
+type candidate struct {
+	t     int64 // time, in the time column's unit
+	seq   int64 // position in scan order, for a stable order among equal times
+	chunk int32 // index into collector.chunks
+	row   int32 // row within that chunk
+	null  bool  // the time is null
+}
+
+// collector keeps the rows of a result while a snapshot is scanned.
+//
+// Until it holds keep rows it appends every matching row. Then, if exceeding
+// keep is an error (no LIMIT), it fails; otherwise (a LIMIT) it turns its
+// rows into a heap with the row that sorts last at the top, and a new row
+// enters only by replacing that one. Rows that enter are copied out of the
+// scanned record into a chunk (the record itself is kept when every row of it
+// entered); rows pushed out later stay in their chunk as dead weight until
+// compact copies the live ones into a single chunk.
+type collector struct {
+	ctx     context.Context // carries the allocator for compute kernels
+	mem     memory.Allocator
+	plan    *boundPlan
+	keep    int  // rows to keep
+	strict  bool // more than keep matching rows is ErrTooManyRows
+	maxRows int
+	heap    bool // cands is a heap, worst row at index 0
+
+	cands     []candidate
+	chunks    []arrow.Record
+	chunkRows int
+	seq       int64
+	matched   int64   // rows that passed the filter
+	compacted int     // times compact ran
+	picked    []int64 // scratch: rows of the current record to copy out
+}
+
+// newCollector prepares a collector for plan, honouring maxRows.
+func newCollector(ctx context.Context, mem memory.Allocator, plan *boundPlan, maxRows int) *collector {
+	c := &collector{
+		ctx:     compute.WithAllocator(ctx, mem),
+		mem:     mem,
+		plan:    plan,
+		keep:    maxRows,
+		strict:  true,
+		maxRows: maxRows,
+	}
+	if plan.limit >= 0 && plan.limit <= int64(maxRows) {
+		c.keep, c.strict = int(plan.limit), false
+	}
+	return c
+}
+
+// release frees every chunk the collector holds.
+func (c *collector) release() {
+	for _, r := range c.chunks {
+		r.Release()
+	}
+	c.chunks = nil
+}
+
+// before reports whether a sorts before b in the result: by time (nulls
+// first ascending, last descending, as in MySQL), then by scan order.
+func (c *collector) before(a, b *candidate) bool {
+	if a.null != b.null {
+		return a.null != c.plan.desc
+	}
+	if !a.null && a.t != b.t {
+		return (a.t < b.t) != c.plan.desc
+	}
+	return a.seq < b.seq
+}
+
+// timeColumn checks a scanned record's shape and returns its time column.
+func (c *collector) timeColumn(rec arrow.Record) (*array.Timestamp, error) {
+	if int(rec.NumCols()) != len(c.plan.scan) {
+		return nil, fmt.Errorf("source returned %d columns, want %d", rec.NumCols(), len(c.plan.scan))
+	}
+	for i, col := range rec.Columns() {
+		if !arrow.TypeEqual(col.DataType(), c.plan.scanTypes[i]) {
+			return nil, fmt.Errorf("source returned column %s as %s, want %s",
+				c.plan.scan[i], col.DataType(), c.plan.scanTypes[i])
+		}
+	}
+	return rec.Column(0).(*array.Timestamp), nil
+}
+
+// count counts the rows of rec that pass the filter.
+func (c *collector) count(rec arrow.Record) error {
+	ts, err := c.timeColumn(rec)
+	if err != nil {
+		return err
+	}
+	if !c.plan.filter {
+		c.matched += rec.NumRows()
+		return nil
+	}
+	lo, hi := arrow.Timestamp(c.plan.lo), arrow.Timestamp(c.plan.hi)
+	vals := ts.TimestampValues()
+	var n int64
+	if ts.NullN() == 0 {
+		for _, v := range vals {
+			if v >= lo && v <= hi {
+				n++
+			}
+		}
+	} else {
+		for i, v := range vals {
+			if v >= lo && v <= hi && ts.IsValid(i) {
+				n++
+			}
+		}
+	}
+	c.matched += n
+	return nil
+}
+
+// add offers the rows of rec that pass the filter.
+func (c *collector) add(rec arrow.Record) error {
+	ts, err := c.timeColumn(rec)
+	if err != nil {
+		return err
+	}
+	vals := ts.TimestampValues()
+	nulls := ts.NullN() > 0
+	lo, hi, filter := c.plan.lo, c.plan.hi, c.plan.filter
+	chunk := int32(len(c.chunks))
+	c.picked = c.picked[:0]
+	for i, v := range vals {
+		t := int64(v)
+		null := nulls && ts.IsNull(i)
+		if filter && (null || t < lo || t > hi) {
+			continue
+		}
+		c.matched++
+		cand := candidate{t: t, seq: c.seq, chunk: chunk, row: int32(len(c.picked)), null: null}
+		c.seq++
+		if !c.heap {
+			if len(c.cands) < c.keep {
+				c.cands = append(c.cands, cand)
+				c.picked = append(c.picked, int64(i))
+				continue
+			}
+			if c.strict {
+				return fmt.Errorf("%w: more than %d rows; add a LIMIT or narrow the time range", ErrTooManyRows, c.maxRows)
+			}
+			if c.keep == 0 {
+				return nil
+			}
+			c.heapify()
+		}
+		if !c.before(&cand, &c.cands[0]) {
+			continue
+		}
+		c.cands[0] = cand
+		c.down(0)
+		c.picked = append(c.picked, int64(i))
+	}
+	if len(c.picked) == 0 {
+		return nil
+	}
+	if len(c.picked) == len(vals) {
+		rec.Retain()
+		c.chunks = append(c.chunks, rec)
+	} else {
+		taken, err := c.take(rec, c.picked)
+		if err != nil {
+			return err
+		}
+		c.chunks = append(c.chunks, taken)
+	}
+	c.chunkRows += len(c.picked)
+	if c.heap && c.chunkRows > 2*c.keep+compactSlack {
+		return c.compact()
+	}
+	return nil
+}
+
+// take copies the given rows of rec into a new record.
+func (c *collector) take(rec arrow.Record, rows []int64) (arrow.Record, error) {
+	idx := array.NewInt64Data(array.NewData(arrow.PrimitiveTypes.Int64, len(rows),
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(rows))}, nil, 0, 0))
+	defer idx.Release()
+	cols := make([]arrow.Array, rec.NumCols())
+	defer func() {
+		for _, a := range cols {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	for i, col := range rec.Columns() {
+		a, err := compute.TakeArrayOpts(c.ctx, col, idx, compute.TakeOptions{BoundsCheck: false})
+		if err != nil {
+			return nil, fmt.Errorf("copying rows: %w", err)
+		}
+		cols[i] = a
+	}
+	return array.NewRecord(rec.Schema(), cols, int64(len(rows))), nil
+}
+
+// compact copies the live rows into one chunk and frees the old chunks.
+func (c *collector) compact() error {
+	slices.SortFunc(c.cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.chunk, b.chunk), cmp.Compare(a.row, b.row))
+	})
+	var pieces []arrow.Record
+	defer func() {
+		for _, p := range pieces {
+			p.Release()
+		}
+	}()
+	rows := c.picked[:0]
+	for start := 0; start < len(c.cands); {
+		ch := c.cands[start].chunk
+		rows = rows[:0]
+		end := start
+		for ; end < len(c.cands) && c.cands[end].chunk == ch; end++ {
+			rows = append(rows, int64(c.cands[end].row))
+		}
+		p, err := c.take(c.chunks[ch], rows)
+		if err != nil {
+			return err
+		}
+		pieces = append(pieces, p)
+		start = end
+	}
+	merged, err := c.concat(pieces)
+	if err != nil {
+		return err
+	}
+	c.release()
+	c.chunks = append(c.chunks, merged)
+	c.chunkRows = len(c.cands)
+	for i := range c.cands {
+		c.cands[i].chunk, c.cands[i].row = 0, int32(i)
+	}
+	c.heapify()
+	c.compacted++
+	return nil
+}
+
+// concat joins records of one schema into one.
+func (c *collector) concat(recs []arrow.Record) (arrow.Record, error) {
+	schema := recs[0].Schema()
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, a := range cols {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	var n int64
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	parts := make([]arrow.Array, len(recs))
+	for i := range cols {
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		a, err := array.Concatenate(parts, c.mem)
+		if err != nil {
+			return nil, fmt.Errorf("merging rows: %w", err)
+		}
+		cols[i] = a
+	}
+	return array.NewRecord(schema, cols, n), nil
+}
+
+// heapify arranges cands as a heap with the row that sorts last on top.
+func (c *collector) heapify() {
+	c.heap = true
+	for i := len(c.cands)/2 - 1; i >= 0; i-- {
+		c.down(i)
+	}
+}
+
+// down restores the heap below i.
+func (c *collector) down(i int) {
+	h := c.cands
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		worst := l
+		if r := l + 1; r < len(h) && c.before(&h[l], &h[r]) {
+			worst = r
+		}
+		if !c.before(&h[i], &h[worst]) {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
+}
+
+// rows sorts the kept rows and turns them into Go values.
+func (c *collector) rows() [][]any {
+	slices.SortFunc(c.cands, func(a, b candidate) int {
+		switch {
+		case a.seq == b.seq: // seq is unique: the same row
+			return 0
+		case c.before(&a, &b):
+			return -1
+		}
+		return 1
+	})
+	out := make([][]any, len(c.cands))
+	cells := make([]any, len(c.cands)*len(c.plan.out))
+	for i, cand := range c.cands {
+		row := cells[:len(c.plan.out):len(c.plan.out)]
+		cells = cells[len(c.plan.out):]
+		rec := c.chunks[cand.chunk]
+		for j, oc := range c.plan.out {
+			row[j] = value(rec.Column(oc.scan), int(cand.row))
+		}
+		out[i] = row
+	}
+	return out
+}
+
+// value returns cell i of arr as a Go value: int64, float64, bool, string,
+// []byte, time.Time (UTC) or nil for null. Strings and bytes are copied: the
+// array's memory is freed after the query.
+func value(arr arrow.Array, i int) any {
+	if arr.IsNull(i) {
+		return nil
+	}
+	switch a := arr.(type) {
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		return a.Value(i)
+	case *array.Boolean:
+		return a.Value(i)
+	case *array.String:
+		return strings.Clone(a.Value(i))
+	case *array.Binary:
+		return bytes.Clone(a.Value(i))
+	case *array.Timestamp:
+		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
+	}
+	return nil // bind admits no other type
+}

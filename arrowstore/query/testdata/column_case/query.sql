@@ -1,0 +1,1 @@
+SELECT DEVICE, `Temp` FROM sensors WHERE TS < 0

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM sensors WHERE ts >= '2023-11-15'

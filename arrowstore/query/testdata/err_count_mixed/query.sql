@@ -1,0 +1,1 @@
+SELECT count(*), device FROM sensors

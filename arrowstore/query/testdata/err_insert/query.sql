@@ -1,0 +1,1 @@
+INSERT INTO sensors (ts) VALUES (1)

@@ -1,0 +1,1 @@
+SELECT * FROM sensors JOIN events ON sensors.ts = events.ts

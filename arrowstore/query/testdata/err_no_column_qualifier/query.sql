@@ -1,0 +1,1 @@
+SELECT other.ts FROM sensors

@@ -1,0 +1,1 @@
+SELECT ts FROM sensors UNION SELECT ts FROM events

@@ -1,0 +1,1 @@
+SELECT ts, device FROM sensors WHERE ts >= '2023-11-14T22:13:20Z' ORDER BY ts ASC LIMIT 2

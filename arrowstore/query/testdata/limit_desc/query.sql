@@ -1,0 +1,1 @@
+SELECT ts, temp FROM sensors ORDER BY ts DESC LIMIT 4

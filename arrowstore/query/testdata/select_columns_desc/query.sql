@@ -1,0 +1,1 @@
+SELECT device, temp, ts FROM sensors ORDER BY ts DESC

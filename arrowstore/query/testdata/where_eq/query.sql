@@ -1,0 +1,1 @@
+SELECT * FROM sensors WHERE ts = '2023-11-14 22:13:20.000'

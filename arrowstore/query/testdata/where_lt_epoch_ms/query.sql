@@ -1,0 +1,1 @@
+SELECT ts, device FROM sensors WHERE ts < 1700000000000

@@ -1,0 +1,538 @@
+// Package arrowstore stores the typed rows of lakegate as Parquet files that
+// Spark, pandas and DuckDB read directly, and keeps the promise behind every
+// PUBACK: a durable Write that returned is on disk, and survives a crash.
+//
+// Each Write is appended to a write-ahead log and to in-memory Arrow
+// buffers, one per (table, UTC day); buffers are flushed to Hive-style
+// Parquet partitions "<dir>/<table>/date=YYYY-MM-DD/part-<n>.parquet", and
+// log segments are deleted once every row in them is in a file. Open
+// replays the log. Snapshot gives a consistent view of the buffers and
+// files of one table. See README.md for the layout and the reasons.
+package arrowstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/lakegate/lakegate/arrowstore/internal/wal"
+	"github.com/lakegate/lakegate/arrowstore/rows"
+)
+
+// ErrNoTable is returned by Snapshot for a table the store does not know.
+var ErrNoTable = errors.New("no such table")
+
+// walDirName is the log directory inside Options.Dir. Readers of the data
+// directory skip it because it starts with '_'.
+const walDirName = "_wal"
+
+// WriteResult says what a Write did with its rows.
+type WriteResult struct {
+	Stored   int         // rows accepted (logged and buffered)
+	Rejected []Rejection // rows that could not be stored, with the reason
+}
+
+// Rejection is one row of a Write that was not stored.
+type Rejection struct {
+	Index int   // position of the row in the Write
+	Err   error // wraps rows.ErrSchemaConflict or rows.ErrInvalidName
+}
+
+// Stats are counters for monitoring; counts are since Open.
+type Stats struct {
+	RowsWritten   uint64 // rows accepted by Write
+	RowsRejected  uint64 // rows rejected by Write
+	RowsReplayed  uint64 // rows recovered from the log at Open
+	RowsFlushed   uint64 // rows written to Parquet files
+	FilesWritten  uint64 // Parquet files written
+	FlushErrors   uint64 // failed flushes (rows stay buffered and logged)
+	WALSyncs      uint64 // fsyncs of log segments
+	WALSegments   int    // log segment files on disk
+	RowsBuffered  int64  // rows in memory, not yet in a file
+	BytesBuffered int64  // estimated size of the buffered rows
+	Tables        int    // tables known
+}
+
+// Store is the row store. Its methods are safe for concurrent use.
+type Store struct {
+	opts Options
+	mem  memory.Allocator
+	log  *slog.Logger
+	wal  *wal.Log
+
+	// flushMu serializes flushes, so a partition never has two files in
+	// flight: a later file renamed before an earlier one would make
+	// recovery skip the earlier file's rows (see recover.go).
+	flushMu sync.Mutex
+
+	// mu guards everything below. WAL append and buffer append happen
+	// together under it, so buffers receive rows in seq order.
+	mu      sync.Mutex
+	closed  bool
+	tables  map[string]*table
+	nextSeq uint64
+	stats   Stats
+	// holdWAL stops segment deletion after a file was renamed but its
+	// directory could not be synced.
+	holdWAL bool
+
+	// scratch, reused by Write under mu
+	encBuf   []byte
+	normRows []rows.Row
+	normCols []rows.Column
+	normPend []pendingColumn
+	rowPend  []pendingColumn
+	pendTab  []string
+	filled   []bool
+
+	kick      chan struct{} // wakes the flusher when a buffer is full
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the store in opts.Dir, creating it if needed, and recovers:
+// it deletes unfinished Parquet files, learns each table's schema from its
+// files and replays the write-ahead log into the buffers.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts = opts.WithDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ensureDir(opts.Dir); err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	s := &Store{
+		opts:   opts,
+		mem:    opts.Allocator,
+		log:    opts.Logger,
+		tables: make(map[string]*table),
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+	}
+	if err := s.recover(ctx); err != nil {
+		s.abandon()
+		return nil, fmt.Errorf("opening store in %s: %w", opts.Dir, err)
+	}
+	s.wg.Add(2)
+	go s.flusher()
+	go s.syncer()
+	return s, nil
+}
+
+// Write stores rows. Rows that cannot be stored are reported in
+// WriteResult.Rejected; the others are logged and buffered, and are visible
+// to Snapshot when Write returns. With durable set, Write returns nil only
+// once the log record holding the rows is fsynced; otherwise the periodic
+// sync (Options.SyncInterval) makes them durable a little later. An error
+// means the rows may not be durable and must not be acknowledged.
+func (s *Store) Write(ctx context.Context, rs []rows.Row, durable bool) (WriteResult, error) {
+	if err := ctx.Err(); err != nil {
+		return WriteResult{}, fmt.Errorf("writing rows: %w", err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return WriteResult{}, fmt.Errorf("writing rows: %w", rows.ErrStoreClosed)
+	}
+	res := s.normalizeLocked(rs)
+	s.stats.RowsRejected += uint64(len(res.Rejected))
+	if len(s.normRows) == 0 {
+		s.mu.Unlock()
+		return res, nil
+	}
+	seq := s.nextSeq
+	buf, err := wal.AppendRecord(s.encBuf[:0], seq, s.normRows)
+	if err == nil {
+		err = s.wal.Append(seq, buf)
+	}
+	if cap(buf) <= 1<<20 {
+		s.encBuf = buf
+	}
+	if err != nil {
+		s.clearScratchLocked()
+		s.mu.Unlock()
+		return WriteResult{}, fmt.Errorf("logging rows: %w", err)
+	}
+	s.nextSeq++
+	full := s.applyLocked(seq, time.Now())
+	res.Stored = len(s.normRows)
+	s.stats.RowsWritten += uint64(res.Stored)
+	s.clearScratchLocked()
+	s.mu.Unlock()
+
+	if full {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	if durable {
+		if err := s.wal.SyncTo(seq); err != nil {
+			return res, fmt.Errorf("syncing rows to disk: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// normalizeLocked checks rs against the tables' schemas and fills
+// s.normRows with the accepted rows, values fitted to their columns (ints
+// widened to float, nulls dropped), and s.normPend/s.pendTab with the
+// columns they add, in order.
+func (s *Store) normalizeLocked(rs []rows.Row) WriteResult {
+	var res WriteResult
+	s.normRows, s.normCols = s.normRows[:0], s.normCols[:0]
+	s.normPend, s.pendTab = s.normPend[:0], s.pendTab[:0]
+	for i := range rs {
+		r := &rs[i]
+		if err := s.normalizeRowLocked(r); err != nil {
+			res.Rejected = append(res.Rejected, Rejection{Index: i, Err: err})
+		}
+	}
+	return res
+}
+
+func (s *Store) normalizeRowLocked(r *rows.Row) error {
+	if err := checkTableName(r.Table); err != nil {
+		return err
+	}
+	t := s.tables[r.Table]
+	start := len(s.normCols)
+	s.rowPend = s.rowPend[:0]
+	for j := range r.Columns {
+		c := &r.Columns[j]
+		err := checkColumn(s.opts.TimeColumn, r.Table, c.Name)
+		if err == nil && duplicateColumn(r.Columns, j) {
+			err = fmt.Errorf("%w: table %q: column %q appears twice in one row", rows.ErrInvalidName, r.Table, c.Name)
+		}
+		if err != nil {
+			s.normCols = s.normCols[:start]
+			return err
+		}
+		if c.Value.Kind == rows.KindNull {
+			continue // a missing value: stored as null, creates nothing
+		}
+		have := s.kindLocked(t, r.Table, c.Name)
+		v, err := fitValue(r.Table, c.Name, have, c.Value)
+		if err != nil {
+			s.normCols = s.normCols[:start]
+			return err
+		}
+		if have == rows.KindNull {
+			s.rowPend = append(s.rowPend, pendingColumn{name: c.Name, kind: v.Kind})
+		}
+		s.normCols = append(s.normCols, rows.Column{Name: c.Name, Value: v})
+	}
+	for _, pc := range s.rowPend {
+		s.normPend = append(s.normPend, pc)
+		s.pendTab = append(s.pendTab, r.Table)
+	}
+	// The sub-slice stays valid if normCols grows later: it keeps the old
+	// backing array.
+	s.normRows = append(s.normRows, rows.Row{Table: r.Table, Time: r.Time, Columns: s.normCols[start:len(s.normCols):len(s.normCols)]})
+	return nil
+}
+
+// duplicateColumn reports whether cols[j]'s name appears before j.
+func duplicateColumn(cols []rows.Column, j int) bool {
+	for k := 0; k < j; k++ {
+		if cols[k].Name == cols[j].Name {
+			return true
+		}
+	}
+	return false
+}
+
+// kindLocked returns the kind of a column of a table, counting columns that
+// earlier rows of the same Write are adding; KindNull if it does not exist.
+func (s *Store) kindLocked(t *table, tableName, col string) rows.Kind {
+	if t != nil {
+		if i, ok := t.index[col]; ok {
+			return t.kinds[i]
+		}
+	}
+	for i, pc := range s.normPend {
+		if pc.name == col && s.pendTab[i] == tableName {
+			return pc.kind
+		}
+	}
+	for _, pc := range s.rowPend {
+		if pc.name == col {
+			return pc.kind
+		}
+	}
+	return rows.KindNull
+}
+
+// applyLocked adds the pending columns to their tables and appends
+// s.normRows to the buffers with the given seq. It reports whether a
+// partition reached MaxRows or MaxBytes.
+func (s *Store) applyLocked(seq uint64, now time.Time) bool {
+	for i := 0; i < len(s.normPend); {
+		t := s.tableLocked(s.pendTab[i])
+		j := i
+		for j < len(s.normPend) && s.pendTab[j] == s.pendTab[i] {
+			j++
+		}
+		t.add(s.normPend[i:j])
+		i = j
+	}
+	full := false
+	for i := range s.normRows {
+		r := &s.normRows[i]
+		t := s.tableLocked(r.Table)
+		ms := nsToMs(r.Time)
+		day := dayOf(ms)
+		p := t.parts[day]
+		if p == nil {
+			p = newPartition(day)
+			t.parts[day] = p
+		}
+		if n := t.schema.NumFields(); len(s.filled) < n {
+			s.filled = make([]bool, n*2)
+		}
+		s.stats.BytesBuffered += p.append(s.mem, &t.tableSchema, r, ms, seq, now, s.filled)
+		s.stats.RowsBuffered++
+		if p.rows >= s.opts.MaxRows || p.bytes >= s.opts.MaxBytes {
+			full = true
+		}
+	}
+	return full
+}
+
+// tableLocked returns the named table, creating it.
+func (s *Store) tableLocked(name string) *table {
+	t := s.tables[name]
+	if t == nil {
+		t = newTable(name, s.opts.TimeColumn, s.log)
+		s.tables[name] = t
+		s.stats.Tables = len(s.tables)
+	}
+	return t
+}
+
+// clearScratchLocked drops references to the caller's strings and bytes.
+func (s *Store) clearScratchLocked() {
+	clear(s.normCols)
+	clear(s.normRows)
+	s.normCols, s.normRows = s.normCols[:0], s.normRows[:0]
+}
+
+// Tables returns the names of the known tables, sorted.
+func (s *Store) Tables() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.tables))
+	for n := range s.tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	st := s.stats
+	s.mu.Unlock()
+	ws := s.wal.Stats()
+	st.WALSyncs, st.WALSegments = ws.Syncs, ws.Segments
+	return st
+}
+
+// lowWaterLocked is the lowest WAL seq of a row not yet in a renamed
+// Parquet file: every log segment wholly below it can go.
+func (s *Store) lowWaterLocked() uint64 {
+	low := s.nextSeq
+	for _, t := range s.tables {
+		for _, p := range t.parts {
+			if m, ok := p.minSeq(); ok && m < low {
+				low = m
+			}
+		}
+	}
+	return low
+}
+
+// flusher flushes partitions that are full or old, woken by Write or by a
+// ticker.
+func (s *Store) flusher() {
+	defer s.wg.Done()
+	period := min(max(s.opts.MaxAge/4, 10*time.Millisecond), time.Second)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-tick.C:
+		}
+		s.flushDue(time.Now())
+	}
+}
+
+// syncer makes non-durable writes durable every SyncInterval.
+func (s *Store) syncer() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.opts.SyncInterval)
+	defer tick.Stop()
+	failed := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		if err := s.wal.Sync(); err != nil {
+			if !failed {
+				s.log.Error("arrowstore: periodic wal sync failed", "err", err)
+			}
+			failed = true
+		}
+	}
+}
+
+// Flush writes every buffered row to Parquet now.
+func (s *Store) Flush(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("flushing: %w", rows.ErrStoreClosed)
+	}
+	return s.flushAllLocked(ctx)
+}
+
+// flushAllLocked flushes every partition with rows; flushMu is held.
+func (s *Store) flushAllLocked(ctx context.Context) error {
+	var errs []error
+	for _, k := range s.partitionsWhere(func(*partition) bool { return true }) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("flushing: %w", err)
+		}
+		if err := s.flushPartition(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flushDue flushes the partitions that reached a limit.
+func (s *Store) flushDue(now time.Time) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	due := s.partitionsWhere(func(p *partition) bool {
+		return p.rows >= s.opts.MaxRows || p.bytes >= s.opts.MaxBytes || now.Sub(p.firstAt) >= s.opts.MaxAge
+	})
+	for _, k := range due {
+		if err := s.flushPartition(k); err != nil {
+			s.log.Error("arrowstore: flush failed; rows stay buffered and logged", "table", k.table, "err", err)
+		}
+	}
+}
+
+type partKey struct {
+	table string
+	day   int64
+}
+
+// partitionsWhere lists the partitions with rows that match, by table and day.
+func (s *Store) partitionsWhere(match func(*partition) bool) []partKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []partKey
+	for name, t := range s.tables {
+		for day, p := range t.parts {
+			if p.rows > 0 && match(p) {
+				keys = append(keys, partKey{name, day})
+			}
+		}
+	}
+	slices.SortFunc(keys, func(a, b partKey) int {
+		if a.table != b.table {
+			if a.table < b.table {
+				return -1
+			}
+			return 1
+		}
+		return int(a.day - b.day)
+	})
+	return keys
+}
+
+// Close flushes every buffered row, stops background work and closes the
+// log. If a flush fails the rows are still in the log and come back at the
+// next Open. Close is safe to call twice, and on a nil Store.
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	err := s.flushAllLocked(context.Background())
+	s.mu.Lock()
+	low, hold := s.lowWaterLocked(), s.holdWAL
+	s.mu.Unlock()
+	if err == nil && !hold {
+		if rerr := s.wal.Release(low); rerr != nil {
+			err = rerr
+		}
+	}
+	if cerr := s.wal.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing wal: %w", cerr))
+	}
+	s.releaseBuffers()
+	if err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	return nil
+}
+
+// releaseBuffers frees every in-memory buffer.
+func (s *Store) releaseBuffers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tables {
+		for _, p := range t.parts {
+			p.release()
+		}
+		clear(t.parts)
+	}
+	s.stats.RowsBuffered, s.stats.BytesBuffered = 0, 0
+}
+
+// abandon releases what a failed Open made, without flushing.
+func (s *Store) abandon() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	if s.wal != nil {
+		s.wal.Abandon()
+	}
+	s.releaseBuffers()
+	s.closeOnce.Do(func() {})
+}
+
+func (s *Store) walDir() string { return filepath.Join(s.opts.Dir, walDirName) }

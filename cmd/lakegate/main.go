@@ -1,0 +1,125 @@
+// Command lakegate is an MQTT broker that stores what devices publish as
+// Parquet tables and answers SQL over them. Run without arguments it serves
+// with its embedded default configuration.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lakegate/lakegate/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "lakegate:", err)
+		os.Exit(1)
+	}
+}
+
+// globalFlags are the flags every subcommand shares.
+type globalFlags struct {
+	configFile string
+	logLevel   string
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "lakegate",
+		Short:         "MQTT broker that turns what devices publish into Parquet tables you can query",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), g, stderr)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVarP(&g.configFile, "config", "c", "", "YAML config file merged over the embedded default")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(
+		&cobra.Command{
+			Use:   "serve",
+			Short: "Run the gateway (the default command)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runServe(cmd.Context(), g, stderr)
+			},
+		},
+		newQueryCommand(g, stdout),
+		newBenchCommand(g, stdout, stderr),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run: func(cmd *cobra.Command, args []string) {
+				fmt.Fprintln(cmd.OutOrStdout(), "lakegate", buildVersion())
+			},
+		},
+		&cobra.Command{
+			Use:   "default-config",
+			Short: "Print the embedded default configuration",
+			Args:  cobra.NoArgs,
+			Run: func(cmd *cobra.Command, args []string) {
+				_, _ = cmd.OutOrStdout().Write(gateway.DefaultConfigYAML())
+			},
+		},
+	)
+	return root
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, g *globalFlags, stderr io.Writer) error {
+	log, err := newLogger(g.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := gateway.LoadConfig(g.configFile)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := gw.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return gw.Close()
+}

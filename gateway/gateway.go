@@ -1,0 +1,230 @@
+// Package gateway wires lakegate together: configuration, the embedded MQTT
+// broker and its ingest hook, the topic router, the formatter runtime, the
+// store and the HTTP query API. It owns their lifecycle: New checks, Start
+// opens and listens, Close stops everything in reverse order.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/lakegate/lakegate/arrowstore"
+	"github.com/lakegate/lakegate/arrowstore/query"
+	"github.com/lakegate/lakegate/formatters"
+	"github.com/lakegate/lakegate/plugins"
+)
+
+// Options are the parts of a gateway that are not configuration: what the
+// embedding program injects.
+type Options struct {
+	Logger *slog.Logger
+	// CompilationCacheDir overrides plugins.cache_dir (tests share one).
+	CompilationCacheDir string
+}
+
+// Gateway is one running lakegate: broker, router, formatters, store, query API.
+type Gateway struct {
+	cfg    Config
+	opts   Options
+	log    *slog.Logger
+	router *Router
+
+	cancel     context.CancelFunc
+	store      *arrowstore.Store
+	runtime    *plugins.Runtime
+	formatters map[string]*plugins.Formatter
+	ingester   *Ingester
+	engine     *query.Engine
+	broker     *mqtt.Server
+	mqttLns    []*listeners.TCP
+	httpSrv    *http.Server
+	httpLn     net.Listener
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// New checks cfg and builds a gateway that is not started: no file is opened
+// and no port bound until Start.
+func New(cfg *Config, opts Options) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	router, err := NewRouter(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range cfg.Routes {
+		if _, ok := formatters.Lookup(r.Formatter); !ok {
+			return nil, &FieldError{Key: fmt.Sprintf("routes[%d].formatter", i),
+				Reason: fmt.Sprintf("unknown formatter %q (built-in: %v)", r.Formatter, formatters.IDs())}
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{cfg: *cfg, opts: opts, log: log, router: router}, nil
+}
+
+// Start opens the store (replaying its log), compiles and instantiates the
+// formatters, and starts the MQTT and HTTP listeners. On error everything
+// already started is closed again.
+func (g *Gateway) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = g.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+
+	sc := g.cfg.Storage
+	g.store, err = arrowstore.Open(ctx, arrowstore.Options{
+		Dir:          sc.Dir,
+		TimeColumn:   sc.TimeColumn,
+		MaxRows:      sc.Flush.MaxRows,
+		MaxBytes:     int64(sc.Flush.MaxBytes),
+		MaxAge:       sc.Flush.MaxAge,
+		SyncInterval: sc.SyncInterval,
+		Logger:       g.log.With("component", "store"),
+	})
+	if err != nil {
+		return fmt.Errorf("opening store in %s: %w", sc.Dir, err)
+	}
+
+	cacheDir := g.opts.CompilationCacheDir
+	if cacheDir == "" {
+		cacheDir = g.cfg.Plugins.CacheDir
+	}
+	if cacheDir == "" {
+		cacheDir = filepath.Join(sc.Dir, "_wasmcache")
+	}
+	g.runtime, err = plugins.NewRuntime(ctx, plugins.RuntimeOptions{CacheDir: cacheDir, Logger: g.log.With("component", "plugins")})
+	if err != nil {
+		return fmt.Errorf("starting formatter runtime: %w", err)
+	}
+	lim := g.cfg.Plugins.Limits
+	limits := plugins.Limits{
+		MemoryPages:    lim.MemoryPages,
+		CallTimeout:    lim.CallTimeout,
+		MaxOutputBytes: int(lim.MaxOutputBytes),
+		MaxRows:        lim.MaxRows,
+		Instances:      lim.Instances,
+	}.WithDefaults()
+	g.formatters = map[string]*plugins.Formatter{}
+	for _, id := range g.router.Formatters() {
+		b, _ := formatters.Lookup(id)
+		f, err := g.runtime.Load(ctx, id, b.Module(), limits)
+		if err != nil {
+			return fmt.Errorf("loading formatter %s: %w", id, err)
+		}
+		g.formatters[id] = f
+	}
+	g.ingester = &Ingester{router: g.router, formatters: g.formatters, store: g.store, log: g.log.With("component", "ingest")}
+	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query")})
+
+	g.broker = mqtt.New(&mqtt.Options{Logger: g.log.With("component", "broker"), InlineClient: false})
+	if err := g.broker.AddHook(new(auth.AllowHook), nil); err != nil {
+		return fmt.Errorf("adding auth hook: %w", err)
+	}
+	if err := g.broker.AddHook(&ingestHook{ctx: runCtx, ingest: g.ingester, log: g.log.With("component", "ingest")}, nil); err != nil {
+		return fmt.Errorf("adding ingest hook: %w", err)
+	}
+	for _, lc := range g.cfg.Listeners.MQTT {
+		l := listeners.NewTCP(listeners.Config{ID: lc.ID, Address: lc.Address})
+		if err := g.broker.AddListener(l); err != nil {
+			return fmt.Errorf("listening for MQTT on %s: %w", lc.Address, err)
+		}
+		g.mqttLns = append(g.mqttLns, l)
+	}
+	if err := g.broker.Serve(); err != nil {
+		return fmt.Errorf("starting broker: %w", err)
+	}
+
+	if addr := g.cfg.Listeners.HTTP.Address; addr != "" {
+		g.httpLn, err = net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listening for HTTP on %s: %w", addr, err)
+		}
+		g.httpSrv = &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := g.httpSrv.Serve(g.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("http server stopped", "error", err)
+			}
+		}()
+	}
+	g.log.Info("lakegate started", "mqtt", g.MQTTAddrs(), "http", g.HTTPAddr(), "data", sc.Dir)
+	return nil
+}
+
+// MQTTAddrs lists the bound MQTT listener addresses (useful with port 0).
+func (g *Gateway) MQTTAddrs() []string {
+	var a []string
+	for _, l := range g.mqttLns {
+		a = append(a, l.Address())
+	}
+	return a
+}
+
+// HTTPAddr is the bound HTTP address, or "" when HTTP is off.
+func (g *Gateway) HTTPAddr() string {
+	if g.httpLn == nil {
+		return ""
+	}
+	return g.httpLn.Addr().String()
+}
+
+// Store is the gateway's store (for the bench and tests).
+func (g *Gateway) Store() *arrowstore.Store { return g.store }
+
+// Stats returns the ingest counters.
+func (g *Gateway) Stats() IngestStatsSnapshot {
+	if g.ingester == nil {
+		return IngestStatsSnapshot{}
+	}
+	return g.ingester.stats.Snapshot()
+}
+
+// Close stops the listeners, waits for in-flight messages, flushes the store
+// and releases the formatters. It is safe after a failed Start and twice.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		var errs []error
+		if g.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, g.httpSrv.Shutdown(ctx))
+			cancel()
+		} else if g.httpLn != nil {
+			errs = append(errs, g.httpLn.Close())
+		}
+		if g.broker != nil {
+			errs = append(errs, g.broker.Close())
+		}
+		if g.cancel != nil {
+			g.cancel()
+		}
+		if g.store != nil {
+			errs = append(errs, g.store.Close())
+		}
+		ctx := context.Background()
+		for _, f := range g.formatters {
+			errs = append(errs, f.Close(ctx))
+		}
+		if g.runtime != nil {
+			errs = append(errs, g.runtime.Close(ctx))
+		}
+		g.closeErr = errors.Join(errs...)
+	})
+	return g.closeErr
+}

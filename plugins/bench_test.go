@@ -1,0 +1,92 @@
+package plugins_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/lakegate/lakegate/arrowstore/rows"
+	jsonformat "github.com/lakegate/lakegate/formatters/json"
+	"github.com/lakegate/lakegate/formatters/json/format"
+	"github.com/lakegate/lakegate/plugins"
+	"github.com/lakegate/lakegate/sdk-plugin/go/sdktest"
+)
+
+// benchPayload is a typical ~120-byte sensor reading.
+var benchPayload = []byte(`{"ts":1700000000000,"device":"sensor-0042","temp":21.53,"humidity":48.2,"battery":3.71,"status":"ok","seq":12345}`)
+
+func benchMsg() *rows.Message {
+	return &rows.Message{Topic: "sensors/sensor-0042/data", Payload: benchPayload, ClientID: "sensor-0042",
+		QoS: 1, ProtocolVersion: 5, Received: time.Unix(1700000000, 0)}
+}
+
+// BenchmarkFormatJSON is the built-in JSON formatter through the runtime:
+// input encoding, one guest call, output decoding into rows.
+func BenchmarkFormatJSON(b *testing.B) {
+	ctx := context.Background()
+	f, err := testRuntime.Load(ctx, "bench", jsonformat.Module(), plugins.Limits{Instances: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close(ctx)
+	m, r := benchMsg(), &plugins.Route{Table: "sensors"}
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.Format(ctx, m, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFormatJSONParallel runs the same with one instance per CPU.
+func BenchmarkFormatJSONParallel(b *testing.B) {
+	ctx := context.Background()
+	f, err := testRuntime.Load(ctx, "bench", jsonformat.Module(), plugins.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close(ctx)
+	r := &plugins.Route{Table: "sensors"}
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		m := benchMsg()
+		for pb.Next() {
+			if _, err := f.Format(ctx, m, r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkNativeEncodingJSON is the baseline most Go code would write:
+// encoding/json into a map, natively.
+func BenchmarkNativeEncodingJSON(b *testing.B) {
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(benchPayload, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNativeSDKScanner is the JSON formatter's guest code (SDK input
+// decoding, jsonscan, output encoding) compiled natively.
+func BenchmarkNativeSDKScanner(b *testing.B) {
+	var hs sdktest.Harness
+	var f format.Formatter
+	in := sdktest.AppendInput(nil, sdktest.Message{Topic: "sensors/sensor-0042/data", Payload: benchPayload, Table: "sensors"}, false)
+	b.SetBytes(int64(len(benchPayload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out := hs.RunRaw(f.Handle, nil, in)
+		if out[0] != 0 {
+			b.Fatal(string(out[1:]))
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/lakegate/lakegate/arrowstore/rows"
+)
+
+// Route is where a message goes and how its formatter should read it: the
+// destination table and the route's options, in configuration order.
+type Route struct {
+	Table   string
+	Options []Option
+}
+
+// Option is one route option.
+type Option struct {
+	Key, Value string
+}
+
+// Names of the guest's ABI exports and the host's import module.
+const (
+	exportVersion = "lakegate_abi_version"
+	exportInput   = "lakegate_input"
+	exportFormat  = "lakegate_format"
+	exportMemory  = "memory"
+	hostModule    = "lakegate"
+)
+
+// Formatter is one loaded plugin: a compiled module and a pool of
+// instances. It is safe for concurrent use.
+type Formatter struct {
+	name     string
+	logger   *slog.Logger
+	limits   Limits
+	owner    *Runtime
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+
+	// pool holds one token per instance slot: a ready instance, or nil
+	// for a slot whose instance has not been started (or was discarded).
+	pool   chan *instance
+	done   chan struct{}
+	closed atomic.Bool
+
+	stats counters
+}
+
+// Load compiles wasm (once per distinct module, thanks to the shared
+// cache), checks that it implements the guest ABI and starts one instance,
+// so that a broken plugin fails here rather than at its first message.
+// Further instances start when needed, up to limits.Instances.
+func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, limits Limits) (_ *Formatter, err error) {
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return nil, fmt.Errorf("loading formatter %q: %w", name, ErrClosed)
+	}
+	limits = limits.WithDefaults()
+	if err := limits.Validate(); err != nil {
+		return nil, fmt.Errorf("loading formatter %q: limits: %w", name, err)
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(r.cache).
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(limits.MemoryPages)
+	f := &Formatter{
+		name:   name,
+		logger: r.logger.With("formatter", name),
+		limits: limits,
+		owner:  r,
+		rt:     wazero.NewRuntimeWithConfig(ctx, cfg),
+		pool:   make(chan *instance, limits.Instances),
+		done:   make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			_ = f.rt.Close(ctx)
+		}
+	}()
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, f.rt); err != nil {
+		return nil, fmt.Errorf("loading formatter %q: instantiating WASI: %w", name, err)
+	}
+	if err := f.instantiateHost(ctx); err != nil {
+		return nil, fmt.Errorf("loading formatter %q: instantiating host module: %w", name, err)
+	}
+	f.compiled, err = f.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("loading formatter %q: compiling: %w", name, err)
+	}
+	if err := checkModule(f.compiled); err != nil {
+		return nil, fmt.Errorf("loading formatter %q: %w", name, err)
+	}
+	inst, err := f.newInstance(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading formatter %q: %w", name, err)
+	}
+	f.pool <- inst
+	for i := 1; i < limits.Instances; i++ {
+		f.pool <- nil
+	}
+	r.add(f)
+	return f, nil
+}
+
+// checkModule checks the exports and imports of the guest ABI before
+// anything runs, so that the error names what is wrong.
+func checkModule(m wazero.CompiledModule) error {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	want := []struct {
+		name            string
+		params, results []api.ValueType
+	}{
+		{exportVersion, nil, []api.ValueType{i32}},
+		{exportInput, []api.ValueType{i32}, []api.ValueType{i32}},
+		{exportFormat, []api.ValueType{i32}, []api.ValueType{i64}},
+	}
+	exports := m.ExportedFunctions()
+	var errs []error
+	for _, w := range want {
+		fn, ok := exports[w.name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("module does not export %s (is it built with the lakegate SDK?)", w.name))
+			continue
+		}
+		if !sameTypes(fn.ParamTypes(), w.params) || !sameTypes(fn.ResultTypes(), w.results) {
+			errs = append(errs, fmt.Errorf("export %s has signature %s, want %s",
+				w.name, signature(fn.ParamTypes(), fn.ResultTypes()), signature(w.params, w.results)))
+		}
+	}
+	if _, ok := exports["_start"]; ok {
+		if _, ok := exports["_initialize"]; !ok {
+			errs = append(errs, errors.New("module is a WASI command (exports _start): build it as a reactor (go build -buildmode=c-shared)"))
+		}
+	}
+	if _, ok := m.ExportedMemories()[exportMemory]; !ok {
+		errs = append(errs, errors.New("module does not export its memory as \"memory\""))
+	}
+	for _, fn := range m.ImportedFunctions() {
+		mod, name, _ := fn.Import()
+		switch {
+		case mod == wasi_snapshot_preview1.ModuleName:
+		case mod == hostModule && name == "log":
+		default:
+			errs = append(errs, fmt.Errorf("module imports %s.%s, which the host does not provide", mod, name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func signature(params, results []api.ValueType) string {
+	s := "("
+	for i, p := range params {
+		if i > 0 {
+			s += ", "
+		}
+		s += api.ValueTypeName(p)
+	}
+	s += ")"
+	if len(results) > 0 {
+		s += " -> " + api.ValueTypeName(results[0])
+	}
+	return s
+}
+
+// Name returns the name the formatter was loaded with.
+func (f *Formatter) Name() string { return f.name }
+
+// Limits returns the formatter's limits, defaults filled in.
+func (f *Formatter) Limits() Limits { return f.limits }
+
+// Stats returns the formatter's counters.
+func (f *Formatter) Stats() Stats { return f.stats.snapshot() }
+
+// Format turns one message into rows for route. It waits for a free
+// instance while all are busy (or until ctx ends).
+//
+// A payload the guest cannot parse gives an *Error wrapping
+// rows.ErrMalformedPayload with the guest's text. A trap, timeout,
+// out-of-memory, exit or output over the limits gives an *Error wrapping
+// rows.ErrPluginFailed; the instance is discarded and the next call gets a
+// fresh one. Rows without a table of their own get route.Table; rows
+// without a time get msg.Received (or the current time if that is zero).
+func (f *Formatter) Format(ctx context.Context, msg *rows.Message, route *Route) ([]rows.Row, error) {
+	if route == nil {
+		route = &Route{}
+	}
+	inst, err := f.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.stats.calls.Add(1)
+	out, inst, err := inst.call(ctx, msg, route, false)
+	f.pool <- inst
+	if err != nil {
+		return nil, err
+	}
+	f.stats.rows.Add(uint64(len(out)))
+	return out, nil
+}
+
+// CheckRoute asks the plugin whether it accepts route's options, as the
+// gateway does when it validates its configuration. Plugins that do not
+// check accept every route.
+func (f *Formatter) CheckRoute(ctx context.Context, route *Route) error {
+	if route == nil {
+		route = &Route{}
+	}
+	inst, err := f.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	_, inst, err = inst.call(ctx, &rows.Message{}, route, true)
+	f.pool <- inst
+	return err
+}
+
+// acquire takes an instance from the pool, starting one in an empty slot.
+func (f *Formatter) acquire(ctx context.Context) (*instance, error) {
+	if f.closed.Load() {
+		return nil, fmt.Errorf("formatter %s: %w", f.name, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("formatter %s: %w", f.name, err)
+	}
+	select {
+	case inst := <-f.pool:
+		if inst != nil && !inst.mod.IsClosed() {
+			return inst, nil
+		}
+		inst, err := f.newInstance(ctx)
+		if err != nil {
+			f.pool <- nil
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("formatter %s: starting an instance: %w", f.name, ctx.Err())
+			}
+			f.stats.failures[ReasonInstantiate].Add(1)
+			return nil, &Error{Formatter: f.name, Reason: ReasonInstantiate, Text: err.Error()}
+		}
+		return inst, nil
+	case <-f.done:
+		return nil, fmt.Errorf("formatter %s: %w", f.name, ErrClosed)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("formatter %s: waiting for a free instance: %w", f.name, ctx.Err())
+	}
+}
+
+// Close waits for the calls in flight (until ctx ends), closes every
+// instance and releases the compiled module. It is safe to call more than once.
+func (f *Formatter) Close(ctx context.Context) error {
+	if !f.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(f.done)
+	f.owner.remove(f)
+collect:
+	for i := 0; i < f.limits.Instances; i++ {
+		select {
+		case inst := <-f.pool:
+			if inst != nil {
+				inst.close(ctx)
+			}
+		case <-ctx.Done():
+			break collect // closing the runtime below ends the calls still running
+		}
+	}
+	if err := f.rt.Close(ctx); err != nil {
+		return fmt.Errorf("closing formatter %s: %w", f.name, err)
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package plugins
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Limits bound what one formatter may use. Zero fields take the defaults
+// of WithDefaults.
+type Limits struct {
+	// MemoryPages is the most linear memory one instance may have, in 64 KiB
+	// pages. Default 1024 (64 MiB).
+	MemoryPages uint32
+	// CallTimeout is the deadline of one call into the guest. Default 1s.
+	CallTimeout time.Duration
+	// MaxOutputBytes caps the encoded rows a guest may hand back for one
+	// message. Default 4 MiB.
+	MaxOutputBytes int
+	// MaxRows caps the rows of one message. Default 10000.
+	MaxRows int
+	// Instances is the pool size: how many messages one formatter handles
+	// at once. Default runtime.GOMAXPROCS(0).
+	Instances int
+}
+
+// Default limits (see README.md, "Limits", for why these numbers).
+const (
+	DefaultMemoryPages    = 1024
+	DefaultCallTimeout    = time.Second
+	DefaultMaxOutputBytes = 4 << 20
+	DefaultMaxRows        = 10000
+)
+
+// maxMemoryPages is the wasm32 maximum (4 GiB).
+const maxMemoryPages = 65536
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = DefaultMemoryPages
+	}
+	if l.CallTimeout == 0 {
+		l.CallTimeout = DefaultCallTimeout
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if l.MaxRows == 0 {
+		l.MaxRows = DefaultMaxRows
+	}
+	if l.Instances == 0 {
+		l.Instances = runtime.GOMAXPROCS(0)
+	}
+	return l
+}
+
+// Validate reports limits that cannot work. Call it after WithDefaults.
+func (l Limits) Validate() error {
+	var errs []error
+	if l.MemoryPages == 0 || l.MemoryPages > maxMemoryPages {
+		errs = append(errs, fmt.Errorf("memory pages %d out of range 1..%d", l.MemoryPages, maxMemoryPages))
+	}
+	if l.CallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("call timeout %v must be positive", l.CallTimeout))
+	}
+	if l.MaxOutputBytes < 64 || l.MaxOutputBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("max output bytes %d out of range 64..%d", l.MaxOutputBytes, 1<<30))
+	}
+	if l.MaxRows <= 0 {
+		errs = append(errs, fmt.Errorf("max rows %d must be positive", l.MaxRows))
+	}
+	if l.Instances <= 0 {
+		errs = append(errs, fmt.Errorf("instances %d must be positive", l.Instances))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,87 @@
+package sdk
+
+// Handler turns one message into rows. Returning an error discards the rows
+// written so far and reports the error text to the host; a plain error
+// means the payload is malformed (see Malformed and Fail).
+type Handler func(in *Input, out *Output) error
+
+// Checker validates a route (in.Table and in.Options) when the gateway
+// starts, before any message arrives. It returns Fail or plain errors; both
+// stop the gateway with the error text.
+type Checker func(in *Input) error
+
+// The registered handler and checker. A reactor is a process of its own
+// that the host calls into, so its handler has to live in a package
+// variable set from init; the host-side rule against package-level state
+// does not apply to guests.
+var (
+	handler Handler
+	checker Checker
+)
+
+// Handle registers the plugin's handler. Call it from an init function.
+func Handle(h Handler) { handler = h }
+
+// HandleCheck registers an optional route checker. Call it from an init
+// function. Without one every route is accepted.
+func HandleCheck(c Checker) { checker = c }
+
+// Registered returns the handler and checker registered with Handle and
+// HandleCheck, for test harnesses.
+func Registered() (Handler, Checker) { return handler, checker }
+
+// Runner decodes inputs and encodes outputs, reusing its buffers from call
+// to call. The wasm exports use one; tests may use their own. A Runner is
+// not safe for concurrent use.
+type Runner struct {
+	in  Input
+	out Output
+}
+
+// Run handles one ABI-encoded input with h (and c for route checks) and
+// returns the ABI-encoded output. The returned slice is reused by the next
+// call.
+func (r *Runner) Run(h Handler, c Checker, input []byte) []byte {
+	o := &r.out
+	if err := r.in.decode(input); err != nil {
+		return o.fail(StatusFailed, err.Error())
+	}
+	o.reset(r.in.maxRows, r.in.maxBytes)
+	if r.in.CheckOnly {
+		if c != nil {
+			if err := c(&r.in); err != nil {
+				return o.fail(StatusFailed, err.Error())
+			}
+		}
+		return o.finish()
+	}
+	if h == nil {
+		return o.fail(StatusFailed, "sdk: no handler registered (call sdk.Handle from init)")
+	}
+	if err := h(&r.in, o); err != nil {
+		return o.fail(statusOf(err), err.Error())
+	}
+	out := o.finish()
+	if o.over != 0 {
+		if o.over == overRows {
+			return o.fail(StatusLimit, "output limit: more than "+utoa(uint64(o.maxRows))+" rows")
+		}
+		return o.fail(StatusLimit, "output limit: more than "+utoa(uint64(o.maxBytes))+" bytes")
+	}
+	return out
+}
+
+// utoa formats v in decimal without strconv.
+func utoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}
