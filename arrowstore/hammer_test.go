@@ -65,7 +65,7 @@ func TestHammer(t *testing.T) {
 		readers = 2
 		tables  = 3
 	)
-	perWriter := 250
+	perWriter := 150
 	if testing.Short() {
 		perWriter = 50
 	}

@@ -134,7 +134,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.ingester = &Ingester{router: g.router, formatters: g.formatters, store: g.store, log: g.log.With("component", "ingest")}
 	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query")})
 
-	g.broker = mqtt.New(&mqtt.Options{Logger: g.log.With("component", "broker"), InlineClient: false})
+	brokerLog := slog.New(quietHandler{g.log.Handler(), slog.LevelInfo}).With("component", "broker")
+	g.broker = mqtt.New(&mqtt.Options{Logger: brokerLog, InlineClient: false})
 	if err := g.broker.AddHook(new(auth.AllowHook), nil); err != nil {
 		return fmt.Errorf("adding auth hook: %w", err)
 	}
@@ -227,4 +228,23 @@ func (g *Gateway) Close() error {
 		g.closeErr = errors.Join(errs...)
 	})
 	return g.closeErr
+}
+
+// quietHandler drops records below min: mochi logs every rejected packet in
+// full at debug level, which would drown lakegate's own debug output.
+type quietHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name), h.min}
 }

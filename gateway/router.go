@@ -29,8 +29,8 @@ type levelKind uint8
 
 const (
 	levelLiteral levelKind = iota
-	levelPlus               // '+' or '{name}'
-	levelHash               // '#'
+	levelPlus              // '+' or '{name}'
+	levelHash              // '#'
 )
 
 type level struct {

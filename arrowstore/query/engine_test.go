@@ -225,7 +225,7 @@ func TestConcurrentQueries(t *testing.T) {
 			errs := make(chan string, 8)
 			for g := range 8 {
 				wg.Go(func() {
-					for i := range 50 {
+					for i := range 25 {
 						q := (g + i) % len(queries)
 						if got := answer(e, queries[q]); got != want[q] {
 							errs <- fmt.Sprintf("%s: got %s, want %s", queries[q], got, want[q])
@@ -369,6 +369,42 @@ func TestParseTime(t *testing.T) {
 		got, err := parseTime(tt.in)
 		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
 			t.Errorf("parseTime(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestSelectBest checks the quickselect against a sort, with many ties in
+// time, both directions, and inputs sorted, reversed and random.
+func TestSelectBest(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, desc := range []bool{false, true} {
+		c := &collector{plan: &boundPlan{desc: desc}}
+		for iter := range 300 {
+			n := 1 + r.IntN(300)
+			cs := make([]candidate, n)
+			for i := range cs {
+				switch iter % 3 {
+				case 0:
+					cs[i].t = r.Int64N(20)
+				case 1:
+					cs[i].t = int64(i / 4)
+				default:
+					cs[i].t = int64(n - i/4)
+				}
+				cs[i].seq, cs[i].null = int64(i), r.IntN(30) == 0
+			}
+			k := 1 + r.IntN(n)
+			want := slices.Clone(cs)
+			slices.SortFunc(want, c.compare)
+			c.selectBest(cs, k)
+			got := slices.Clone(cs[:k])
+			if cs[k-1] != want[k-1] {
+				t.Fatalf("desc=%v n=%d k=%d: cs[k-1] = %+v, want %+v", desc, n, k, cs[k-1], want[k-1])
+			}
+			slices.SortFunc(got, c.compare)
+			if !slices.Equal(got, want[:k]) {
+				t.Fatalf("desc=%v n=%d k=%d: kept the wrong rows", desc, n, k)
+			}
 		}
 	}
 }

@@ -18,6 +18,10 @@ import (
 // n live ones before it copies the live rows into one fresh chunk.
 const compactSlack = 4096
 
+// trimSlack is how many rows beyond 2n a top-n collector buffers before it
+// trims back to n, so that a small LIMIT does not trim every few rows.
+const trimSlack = 1024
+
 // candidate is one row that may be in the result: its sort key and where its
 // values are kept.
 type candidate struct {
@@ -30,13 +34,19 @@ type candidate struct {
 
 // collector keeps the rows of a result while a snapshot is scanned.
 //
-// Until it holds keep rows it appends every matching row. Then, if exceeding
-// keep is an error (no LIMIT), it fails; otherwise (a LIMIT) it turns its
-// rows into a heap with the row that sorts last at the top, and a new row
-// enters only by replacing that one. Rows that enter are copied out of the
-// scanned record into a chunk (the record itself is kept when every row of it
-// entered); rows pushed out later stay in their chunk as dead weight until
-// compact copies the live ones into a single chunk.
+// Without a LIMIT it keeps every matching row, and fails as soon as there
+// are more than MaxRows. With LIMIT n it keeps the best n (in result order)
+// by buffering: a row that does not sort before the current threshold is
+// dropped at once; the others are appended, and when 2n+trimSlack have
+// piled up a quickselect keeps the best n and the last of them becomes the
+// threshold. That is O(1) amortized per row even for the worst case of a
+// top-n scan, "ORDER BY ts DESC LIMIT n" over rows arriving in time order,
+// where every row beats the threshold.
+//
+// When a record is done, the rows of it still kept are copied into a chunk
+// with Arrow's take kernel (the record itself is kept when every row of it
+// is); rows trimmed later stay in their chunk as dead weight until compact
+// copies the live ones into a single chunk.
 type collector struct {
 	ctx     context.Context // carries the allocator for compute kernels
 	mem     memory.Allocator
@@ -44,13 +54,16 @@ type collector struct {
 	keep    int  // rows to keep
 	strict  bool // more than keep matching rows is ErrTooManyRows
 	maxRows int
-	heap    bool // cands is a heap, worst row at index 0
+	trimAt  int  // trim when this many rows are buffered
+	bounded bool // threshold is set: only rows before it can be kept
 
+	threshold candidate // the last kept row after the latest trim
 	cands     []candidate
 	chunks    []arrow.Record
 	chunkRows int
 	seq       int64
 	matched   int64   // rows that passed the filter
+	trims     int     // times trim ran
 	compacted int     // times compact ran
 	picked    []int64 // scratch: rows of the current record to copy out
 }
@@ -67,6 +80,7 @@ func newCollector(ctx context.Context, mem memory.Allocator, plan *boundPlan, ma
 	}
 	if plan.limit >= 0 && plan.limit <= int64(maxRows) {
 		c.keep, c.strict = int(plan.limit), false
+		c.trimAt = 2*c.keep + trimSlack
 	}
 	return c
 }
@@ -145,7 +159,7 @@ func (c *collector) add(rec arrow.Record) error {
 	nulls := ts.NullN() > 0
 	lo, hi, filter := c.plan.lo, c.plan.hi, c.plan.filter
 	chunk := int32(len(c.chunks))
-	c.picked = c.picked[:0]
+	start, trims := len(c.cands), c.trims
 	for i, v := range vals {
 		t := int64(v)
 		null := nulls && ts.IsNull(i)
@@ -153,47 +167,129 @@ func (c *collector) add(rec arrow.Record) error {
 			continue
 		}
 		c.matched++
-		cand := candidate{t: t, seq: c.seq, chunk: chunk, row: int32(len(c.picked)), null: null}
+		// row is the row of rec until the record is done.
+		cand := candidate{t: t, seq: c.seq, chunk: chunk, row: int32(i), null: null}
 		c.seq++
-		if !c.heap {
-			if len(c.cands) < c.keep {
-				c.cands = append(c.cands, cand)
-				c.picked = append(c.picked, int64(i))
-				continue
-			}
-			if c.strict {
-				return fmt.Errorf("%w: more than %d rows; add a LIMIT or narrow the time range", ErrTooManyRows, c.maxRows)
-			}
-			if c.keep == 0 {
-				return nil
-			}
-			c.heapify()
-		}
-		if !c.before(&cand, &c.cands[0]) {
+		if c.bounded && !c.before(&cand, &c.threshold) {
 			continue
 		}
-		c.cands[0] = cand
-		c.down(0)
-		c.picked = append(c.picked, int64(i))
+		if c.strict && len(c.cands) == c.keep {
+			return fmt.Errorf("%w: more than %d rows; add a LIMIT or narrow the time range", ErrTooManyRows, c.maxRows)
+		}
+		c.cands = append(c.cands, cand)
+		if !c.strict && len(c.cands) >= c.trimAt {
+			c.trim()
+		}
 	}
-	if len(c.picked) == 0 {
+
+	// Keep the rows of rec still wanted now that it is done, renumbered as
+	// rows of the chunk that will hold them. Untrimmed, they are the tail of
+	// cands in row order; a trim may have moved them anywhere.
+	from := start
+	if c.trims != trims {
+		from = 0
+	}
+	rows := c.picked[:0]
+	for k := from; k < len(c.cands); k++ {
+		if cd := &c.cands[k]; cd.chunk == chunk {
+			rows = append(rows, int64(cd.row))
+			cd.row = int32(len(rows) - 1)
+		}
+	}
+	c.picked = rows
+	switch {
+	case len(rows) == 0:
 		return nil
-	}
-	if len(c.picked) == len(vals) {
+	case len(rows) == len(vals) && c.trims == trims: // every row, in order
 		rec.Retain()
 		c.chunks = append(c.chunks, rec)
-	} else {
-		taken, err := c.take(rec, c.picked)
+	default:
+		taken, err := c.take(rec, rows)
 		if err != nil {
 			return err
 		}
 		c.chunks = append(c.chunks, taken)
 	}
-	c.chunkRows += len(c.picked)
-	if c.heap && c.chunkRows > 2*c.keep+compactSlack {
+	c.chunkRows += len(rows)
+	if !c.strict && c.chunkRows > 2*c.keep+compactSlack {
+		c.trim()
 		return c.compact()
 	}
 	return nil
+}
+
+// trim keeps the best keep rows and makes the last of them the threshold.
+func (c *collector) trim() {
+	if len(c.cands) <= c.keep {
+		return
+	}
+	if c.keep == 0 {
+		c.trims++
+		c.cands = c.cands[:0]
+		c.threshold, c.bounded = candidate{}, true
+		return
+	}
+	c.trims++
+	c.selectBest(c.cands, c.keep)
+	c.cands = c.cands[:c.keep]
+	c.threshold, c.bounded = c.cands[c.keep-1], true
+}
+
+// selectBest reorders cs so that cs[:k] are the k rows that sort first, with
+// the last of them at cs[k-1] (quickselect, median-of-three pivots; after
+// too many rounds it sorts what is left, so it never goes quadratic).
+func (c *collector) selectBest(cs []candidate, k int) {
+	lo, hi, n := 0, len(cs)-1, k-1
+	for round := 0; lo < hi; round++ {
+		if round > 64 {
+			slices.SortFunc(cs[lo:hi+1], c.compare)
+			return
+		}
+		mid := lo + (hi-lo)/2
+		if c.before(&cs[mid], &cs[lo]) {
+			cs[mid], cs[lo] = cs[lo], cs[mid]
+		}
+		if c.before(&cs[hi], &cs[lo]) {
+			cs[hi], cs[lo] = cs[lo], cs[hi]
+		}
+		if c.before(&cs[hi], &cs[mid]) {
+			cs[hi], cs[mid] = cs[mid], cs[hi]
+		}
+		pivot := cs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for c.before(&cs[i], &pivot) {
+				i++
+			}
+			for c.before(&pivot, &cs[j]) {
+				j--
+			}
+			if i <= j {
+				cs[i], cs[j] = cs[j], cs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case n <= j:
+			hi = j
+		case n >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
+
+// compare orders two rows as the result does.
+func (c *collector) compare(a, b candidate) int {
+	switch {
+	case a.seq == b.seq: // seq is unique: the same row
+		return 0
+	case c.before(&a, &b):
+		return -1
+	}
+	return 1
 }
 
 // take copies the given rows of rec into a new record.
@@ -255,7 +351,6 @@ func (c *collector) compact() error {
 	for i := range c.cands {
 		c.cands[i].chunk, c.cands[i].row = 0, int32(i)
 	}
-	c.heapify()
 	c.compacted++
 	return nil
 }
@@ -289,45 +384,12 @@ func (c *collector) concat(recs []arrow.Record) (arrow.Record, error) {
 	return array.NewRecord(schema, cols, n), nil
 }
 
-// heapify arranges cands as a heap with the row that sorts last on top.
-func (c *collector) heapify() {
-	c.heap = true
-	for i := len(c.cands)/2 - 1; i >= 0; i-- {
-		c.down(i)
-	}
-}
-
-// down restores the heap below i.
-func (c *collector) down(i int) {
-	h := c.cands
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		worst := l
-		if r := l + 1; r < len(h) && c.before(&h[l], &h[r]) {
-			worst = r
-		}
-		if !c.before(&h[i], &h[worst]) {
-			return
-		}
-		h[i], h[worst] = h[worst], h[i]
-		i = worst
-	}
-}
-
 // rows sorts the kept rows and turns them into Go values.
 func (c *collector) rows() [][]any {
-	slices.SortFunc(c.cands, func(a, b candidate) int {
-		switch {
-		case a.seq == b.seq: // seq is unique: the same row
-			return 0
-		case c.before(&a, &b):
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(c.cands, c.compare)
+	if !c.strict && len(c.cands) > c.keep {
+		c.cands = c.cands[:c.keep]
+	}
 	out := make([][]any, len(c.cands))
 	cells := make([]any, len(c.cands)*len(c.plan.out))
 	for i, cand := range c.cands {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -31,6 +32,7 @@ type benchFlags struct {
 	window     int
 	duration   time.Duration
 	keepData   string
+	cpuProfile string
 }
 
 func newBenchCommand(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
@@ -53,6 +55,7 @@ for each and the ratio gateway/bare.`,
 	cmd.Flags().IntSliceVar(&f.qos, "qos", []int{0, 1}, "QoS levels to run (0, 1)")
 	cmd.Flags().IntVar(&f.window, "window", 32, "QoS 1 messages in flight per connection")
 	cmd.Flags().DurationVar(&f.duration, "duration", 5*time.Second, "how long each measurement publishes")
+	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	cmd.Flags().StringVar(&f.keepData, "data", "", "gateway data dir (default: a temporary dir, removed afterwards)")
 	return cmd
 }
@@ -79,7 +82,19 @@ func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--qos %d: bench drives QoS 0 and 1", q)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	// Errors only: the load generator's connections come and go by the thousand.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 	bare := mqtt.New(&mqtt.Options{Logger: log})
 	if err := bare.AddHook(new(auth.AllowHook), nil); err != nil {
@@ -233,7 +248,11 @@ func dialBench(addr, clientID string) (*benchConn, error) {
 	return c, nil
 }
 
-func (c *benchConn) close() { _ = c.conn.Close() }
+// close sends DISCONNECT and closes the connection.
+func (c *benchConn) close() {
+	_, _ = c.conn.Write([]byte{packets.Disconnect << 4, 0})
+	_ = c.conn.Close()
+}
 
 // fenceID is the packet id of the last message of a run; regular ids cycle
 // below it. The PUBACK reader stops at its acknowledgement.

@@ -146,3 +146,6 @@ func BenchmarkG5None(b *testing.B)   { wasmFile = "/tmp/g5.wasm"; benchFormatTop
 func BenchmarkG5Null(b *testing.B) { wasmFile = "/tmp/g5.wasm"; benchFormatTopic(b, false, nil, "null") }
 func BenchmarkG5A32(b *testing.B)  { wasmFile = "/tmp/g5.wasm"; benchFormatTopic(b, false, nil, "a32") }
 func BenchmarkG5Astr(b *testing.B) { wasmFile = "/tmp/g5.wasm"; benchFormatTopic(b, false, nil, "astr") }
+func BenchmarkG5ArithTerm(b *testing.B) { wasmFile = "/tmp/g5.wasm"; benchFormatTopic(b, true, nil, "arith") }
+func BenchmarkG5NoneTerm(b *testing.B)  { wasmFile = "/tmp/g5.wasm"; benchFormatTopic(b, true, nil, "none") }
+func BenchmarkG5CallTerm(b *testing.B)  { wasmFile = "/tmp/g5.wasm"; benchFormatTopic(b, true, nil, "call") }

@@ -297,7 +297,11 @@ func (l *Log) rotateLocked(first uint64) error {
 	}
 	l.retired = append(l.retired, l.active)
 	l.active = nil
-	return l.openSegmentLocked(first)
+	if err := l.openSegmentLocked(first); err != nil {
+		l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
+		return err
+	}
+	return nil
 }
 
 // SyncTo returns once every record up to seq is on disk. Concurrent callers

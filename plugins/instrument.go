@@ -1,0 +1,411 @@
+package plugins
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// interruptExport is the name under which an instrumented module exports
+// its interrupt flag.
+const interruptExport = "__lakegate_interrupt"
+
+// instrument returns a copy of a wasm module with an interrupt check at the
+// start of every function and at every loop header:
+//
+//	global.get $interrupt
+//	if
+//	  unreachable
+//	end
+//
+// $interrupt is a new mutable i32 global, exported as interruptExport. The
+// host sets it to 1 from another goroutine when a call's deadline passes,
+// and the guest traps at its next function entry or loop iteration.
+//
+// This is what wazero's WithCloseOnContextDone does too, except that
+// wazero v1.12 implements its check as an exit from machine code to Go on
+// every loop iteration (wazero issue #2466), which makes Go guests, whose
+// compiled code enters a loop header on every call, 5 to 20 times slower;
+// here the check is a load and a branch. See README.md, "Deadlines".
+//
+// The instruction walker knows the immediates of every instruction wazero
+// accepts (MVP, sign extension, saturating conversions, bulk memory,
+// reference types, SIMD, tail calls, threads, exception handling with
+// try_table); anything else is an error, so a module is either instrumented
+// completely or refused.
+func instrument(wasm []byte) ([]byte, error) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || string(wasm[4:8]) != "\x01\x00\x00\x00" {
+		return nil, errors.New("not a WebAssembly 1.0 binary module")
+	}
+	type section struct {
+		id   byte
+		body []byte
+	}
+	var secs []section
+	r := reader{b: wasm, off: 8}
+	for r.off < len(r.b) {
+		id := r.byte()
+		n := r.u32()
+		body := r.bytes(int(n))
+		if r.err != nil {
+			return nil, fmt.Errorf("reading section %d: %w", id, r.err)
+		}
+		secs = append(secs, section{id, body})
+	}
+	// Count the globals so the new one gets the next index.
+	var importedGlobals, definedGlobals uint32
+	for _, s := range secs {
+		switch s.id {
+		case 2:
+			n, err := countImportedGlobals(s.body)
+			if err != nil {
+				return nil, fmt.Errorf("reading imports: %w", err)
+			}
+			importedGlobals = n
+		case 6:
+			rr := reader{b: s.body}
+			definedGlobals = rr.u32()
+			if rr.err != nil {
+				return nil, fmt.Errorf("reading globals: %w", rr.err)
+			}
+		case 7:
+			if strings.Contains(string(s.body), interruptExport) {
+				return nil, fmt.Errorf("module already uses the reserved name %s", interruptExport)
+			}
+		}
+	}
+	global := importedGlobals + definedGlobals
+	check := append(append([]byte{0x23}, appendU32(nil, global)...), 0x04, 0x40, 0x00, 0x0b)
+
+	out := make([]byte, 0, len(wasm)+len(wasm)/8)
+	out = append(out, wasm[:8]...)
+	emit := func(id byte, body []byte) {
+		out = append(out, id)
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mutable i32 = 0
+	newExport := append(appendU32(nil, uint32(len(interruptExport))), interruptExport...)
+	newExport = append(newExport, 0x03)
+	newExport = appendU32(newExport, global)
+	wroteGlobal, wroteExport := false, false
+	// order gives each section's position in the required module order
+	// (the tag section sits between memory and global).
+	order := func(id byte) int {
+		switch id {
+		case 13:
+			return 55
+		case 12:
+			return 95
+		case 0:
+			return -1
+		}
+		return int(id) * 10
+	}
+	flush := func(before byte) {
+		if !wroteGlobal && order(before) > order(6) {
+			emit(6, append([]byte{0x01}, newGlobal...))
+			wroteGlobal = true
+		}
+		if !wroteExport && order(before) > order(7) {
+			emit(7, append([]byte{0x01}, newExport...))
+			wroteExport = true
+		}
+	}
+	for _, s := range secs {
+		if s.id != 0 {
+			flush(s.id)
+		}
+		switch s.id {
+		case 0:
+			rr := reader{b: s.body}
+			name := rr.name()
+			if strings.HasPrefix(name, ".debug") || name == "sourceMappingURL" {
+				continue // code offsets change: drop debug info that refers to them
+			}
+			emit(0, s.body)
+		case 6:
+			rr := reader{b: s.body}
+			n := rr.u32()
+			b := appendU32(nil, n+1)
+			b = append(b, s.body[rr.off:]...)
+			emit(6, append(b, newGlobal...))
+			wroteGlobal = true
+		case 7:
+			rr := reader{b: s.body}
+			n := rr.u32()
+			b := appendU32(nil, n+1)
+			b = append(b, s.body[rr.off:]...)
+			emit(7, append(b, newExport...))
+			wroteExport = true
+		case 10:
+			body, err := instrumentCode(s.body, check)
+			if err != nil {
+				return nil, err
+			}
+			emit(10, body)
+		default:
+			emit(s.id, s.body)
+		}
+	}
+	flush(255)
+	return out, nil
+}
+
+func countImportedGlobals(b []byte) (uint32, error) {
+	r := reader{b: b}
+	n := r.u32()
+	var globals uint32
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		r.name()
+		r.name()
+		switch kind := r.byte(); kind {
+		case 0x00: // func
+			r.u32()
+		case 0x01: // table: reftype, limits
+			r.byte()
+			r.limits()
+		case 0x02: // memory
+			r.limits()
+		case 0x03: // global: valtype, mutability
+			r.byte()
+			r.byte()
+			globals++
+		case 0x04: // tag: attribute, type
+			r.byte()
+			r.u32()
+		default:
+			return 0, fmt.Errorf("unknown import kind %d", kind)
+		}
+	}
+	return globals, r.err
+}
+
+// instrumentCode rewrites the code section.
+func instrumentCode(sec, check []byte) ([]byte, error) {
+	r := reader{b: sec}
+	n := r.u32()
+	out := appendU32(make([]byte, 0, len(sec)+len(sec)/8), n)
+	var body []byte
+	for i := uint32(0); i < n; i++ {
+		size := r.u32()
+		fn := r.bytes(int(size))
+		if r.err != nil {
+			return nil, fmt.Errorf("reading function %d: %w", i, r.err)
+		}
+		var err error
+		body, err = instrumentFunc(body[:0], fn, check)
+		if err != nil {
+			return nil, fmt.Errorf("instrumenting function %d: %w", i, err)
+		}
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	if r.off != len(r.b) {
+		return nil, errors.New("trailing bytes in code section")
+	}
+	return out, nil
+}
+
+// instrumentFunc copies one function body, adding check at its start and
+// after every loop header.
+func instrumentFunc(out, fn, check []byte) ([]byte, error) {
+	r := reader{b: fn}
+	groups := r.u32()
+	for i := uint32(0); i < groups; i++ {
+		r.u32()  // count
+		r.byte() // type
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("reading locals: %w", r.err)
+	}
+	out = append(out, fn[:r.off]...)
+	out = append(out, check...)
+	for r.off < len(r.b) {
+		start := r.off
+		op := r.byte()
+		if err := r.skipImmediates(op); err != nil {
+			return nil, err
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("instruction 0x%02x at offset %d: %w", op, start, r.err)
+		}
+		out = append(out, fn[start:r.off]...)
+		if op == 0x03 { // loop
+			out = append(out, check...)
+		}
+	}
+	return out, nil
+}
+
+// skipImmediates moves past the immediates of instruction op.
+func (r *reader) skipImmediates(op byte) error {
+	switch {
+	case op == 0x00, op == 0x01, op == 0x05, op == 0x0a, op == 0x0b, op == 0x0f,
+		op == 0x1a, op == 0x1b, op == 0xd1, op >= 0x45 && op <= 0xc4:
+		// no immediates
+	case op == 0x02, op == 0x03, op == 0x04: // block, loop, if
+		r.s64()
+	case op == 0x08, op == 0x0c, op == 0x0d, op == 0x10, op == 0x12, op == 0xd2,
+		op >= 0x20 && op <= 0x26:
+		// throw, br, br_if, call, return_call, ref.func, local/global/table get/set/tee
+		r.u32()
+	case op == 0x0e: // br_table
+		n := r.u32()
+		for i := uint32(0); i <= n && r.err == nil; i++ {
+			r.u32()
+		}
+	case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
+		r.u32()
+		r.u32()
+	case op == 0x1c: // select t*
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.byte()
+		}
+	case op == 0x1f: // try_table
+		r.s64()
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			switch kind := r.byte(); kind {
+			case 0x00, 0x01:
+				r.u32()
+				r.u32()
+			case 0x02, 0x03:
+				r.u32()
+			default:
+				return fmt.Errorf("unknown catch kind %d", kind)
+			}
+		}
+	case op >= 0x28 && op <= 0x3e: // loads and stores
+		r.memarg()
+	case op == 0x3f, op == 0x40: // memory.size, memory.grow
+		r.u32()
+	case op == 0x41, op == 0x42: // i32.const, i64.const
+		r.s64()
+	case op == 0x43:
+		r.bytes(4)
+	case op == 0x44:
+		r.bytes(8)
+	case op == 0xd0: // ref.null
+		r.s64()
+	case op == 0xfc:
+		switch sub := r.u32(); {
+		case sub <= 7:
+		case sub == 8, sub == 10, sub == 12, sub == 14: // memory.init, memory.copy, table.init, table.copy
+			r.u32()
+			r.u32()
+		case sub == 9, sub == 11, sub == 13, sub >= 15 && sub <= 17:
+			r.u32()
+		default:
+			return fmt.Errorf("unknown instruction 0xfc %d", sub)
+		}
+	case op == 0xfd:
+		switch sub := r.u32(); {
+		case sub <= 11, sub == 92, sub == 93: // loads, stores, load_zero
+			r.memarg()
+		case sub == 12, sub == 13: // v128.const, i8x16.shuffle
+			r.bytes(16)
+		case sub >= 21 && sub <= 34: // extract/replace lane
+			r.byte()
+		case sub >= 84 && sub <= 91: // load/store lane
+			r.memarg()
+			r.byte()
+		}
+	case op == 0xfe:
+		if sub := r.u32(); sub == 0x03 { // atomic.fence
+			r.byte()
+		} else {
+			r.memarg()
+		}
+	default:
+		return fmt.Errorf("unsupported instruction 0x%02x", op)
+	}
+	return nil
+}
+
+// reader decodes the wasm binary format; the first error sticks.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+var errShort = errors.New("unexpected end of data")
+
+func (r *reader) byte() byte {
+	if r.err != nil || r.off >= len(r.b) {
+		r.err = errShort
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b)-r.off {
+		r.err = errShort
+		return nil
+	}
+	b := r.b[r.off : r.off+n]
+	r.off += n
+	return b
+}
+
+func (r *reader) u64() uint64 {
+	var v uint64
+	for shift := 0; shift < 70; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+	}
+	r.err = errors.New("LEB128 number too long")
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	v := r.u64()
+	if v > 1<<32-1 && r.err == nil {
+		r.err = errors.New("u32 out of range")
+	}
+	return uint32(v)
+}
+
+// s64 skips a signed LEB128 number (up to 64 bits, s33 included).
+func (r *reader) s64() { r.u64() }
+
+func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
+
+func (r *reader) limits() {
+	flags := r.byte()
+	r.u64()
+	if flags&0x01 != 0 {
+		r.u64()
+	}
+}
+
+func (r *reader) memarg() {
+	align := r.u32()
+	if align&0x40 != 0 { // multi-memory: memory index follows
+		r.u32()
+	}
+	r.u64()
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
+}
