@@ -41,6 +41,7 @@ type Formatter struct {
 	name     string
 	logger   *slog.Logger
 	limits   Limits
+	deadline DeadlineMode
 	owner    *Runtime
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
@@ -68,18 +69,26 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, limits Lim
 	if err := limits.Validate(); err != nil {
 		return nil, fmt.Errorf("loading formatter %q: limits: %w", name, err)
 	}
+	if r.deadline == DeadlineInstrument {
+		instrumented, err := instrument(wasm)
+		if err != nil {
+			return nil, fmt.Errorf("loading formatter %q: adding deadline checks: %w", name, err)
+		}
+		wasm = instrumented
+	}
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(r.cache).
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(r.deadline == DeadlineCloseOnContextDone).
 		WithMemoryLimitPages(limits.MemoryPages)
 	f := &Formatter{
-		name:   name,
-		logger: r.logger.With("formatter", name),
-		limits: limits,
-		owner:  r,
-		rt:     wazero.NewRuntimeWithConfig(ctx, cfg),
-		pool:   make(chan *instance, limits.Instances),
-		done:   make(chan struct{}),
+		name:     name,
+		logger:   r.logger.With("formatter", name),
+		deadline: r.deadline,
+		limits:   limits,
+		owner:    r,
+		rt:       wazero.NewRuntimeWithConfig(ctx, cfg),
+		pool:     make(chan *instance, limits.Instances),
+		done:     make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -29,7 +30,26 @@ type instance struct {
 	stack    [1]uint64
 	stdio    capture // the guest's stdout and stderr
 	dec      decoder
+
+	// Interrupt state (DeadlineInstrument). mu orders the timer's and the
+	// context's callbacks against the start and end of calls.
+	intr     api.MutableGlobal
+	timer    *time.Timer
+	mu       sync.Mutex
+	running  bool
+	seq      uint64
+	deadline time.Time
+	fired    interrupt
 }
+
+// interrupt says why a call was interrupted.
+type interrupt uint8
+
+const (
+	notInterrupted interrupt = iota
+	interruptedTimeout
+	interruptedCanceled
+)
 
 // startTimeout bounds the start of an instance (the guest's _initialize);
 // a Go runtime starts in tens of milliseconds.
@@ -40,31 +60,51 @@ func (f *Formatter) newInstance(ctx context.Context) (*instance, error) {
 	inst.stdio.max = maxCapture
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions("_initialize").
 		WithStdout(&inst.stdio).
 		WithStderr(&inst.stdio).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(crand.Reader)
-	timeout := startTimeout
-	if f.limits.CallTimeout > timeout {
-		timeout = f.limits.CallTimeout
+	timeout := max(startTimeout, f.limits.CallTimeout)
+	if f.deadline == DeadlineCloseOnContextDone {
+		cfg = cfg.WithStartFunctions("_initialize")
+	} else {
+		cfg = cfg.WithStartFunctions() // called below, under the deadline
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	mod, err := f.rt.InstantiateModule(cctx, f.compiled, cfg)
 	if err != nil {
-		reason, text := inst.classify(ctx, err)
+		reason, text := inst.classify(ctx, err, notInterrupted)
 		return nil, fmt.Errorf("starting instance (%s): %s", reason, text)
 	}
 	inst.mod = mod
 	inst.mem = mod.Memory()
 	inst.fnInput = mod.ExportedFunction(exportInput)
 	inst.fnFormat = mod.ExportedFunction(exportFormat)
-	if err := mod.ExportedFunction(exportVersion).CallWithStack(cctx, inst.stack[:]); err != nil {
-		_, text := inst.classify(ctx, err)
+	if f.deadline == DeadlineInstrument {
+		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			inst.close(ctx)
+			return nil, errors.New("instrumented module lacks its interrupt global")
+		}
+		inst.intr = g
+		inst.timer = time.AfterFunc(time.Hour, inst.onDeadline)
+		inst.timer.Stop()
+	}
+
+	cctx, d := inst.startCall(ctx, timeout)
+	if init := mod.ExportedFunction("_initialize"); init != nil && f.deadline == DeadlineInstrument {
+		err = init.CallWithStack(cctx, nil)
+	}
+	if err == nil {
+		err = mod.ExportedFunction(exportVersion).CallWithStack(cctx, inst.stack[:])
+	}
+	fired := inst.endCall(d)
+	if err != nil {
+		reason, text := inst.classify(ctx, err, fired)
 		inst.close(ctx)
-		return nil, fmt.Errorf("calling %s: %s", exportVersion, text)
+		return nil, fmt.Errorf("starting instance (%s): %s", reason, text)
 	}
 	if v := uint32(inst.stack[0]); v != abiVersion {
 		inst.close(ctx)
@@ -75,10 +115,91 @@ func (f *Formatter) newInstance(ctx context.Context) (*instance, error) {
 }
 
 func (inst *instance) close(ctx context.Context) {
+	if inst.timer != nil {
+		inst.timer.Stop()
+	}
 	if inst.mod != nil {
 		_ = inst.mod.Close(ctx)
 	}
 }
+
+// callDeadline is what startCall arms and endCall disarms.
+type callDeadline struct {
+	cancel  context.CancelFunc // DeadlineCloseOnContextDone
+	stopCtx func() bool        // DeadlineInstrument, for a cancelable caller context
+}
+
+// startCall arms the deadline of one call and returns the context to call
+// the guest with.
+func (inst *instance) startCall(ctx context.Context, timeout time.Duration) (context.Context, callDeadline) {
+	if inst.intr == nil {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		return cctx, callDeadline{cancel: cancel}
+	}
+	inst.mu.Lock()
+	inst.seq++
+	seq := inst.seq
+	inst.running = true
+	inst.fired = notInterrupted
+	inst.deadline = time.Now().Add(timeout)
+	inst.intr.Set(0)
+	inst.mu.Unlock()
+	inst.timer.Reset(timeout)
+	var d callDeadline
+	if ctx.Done() != nil {
+		d.stopCtx = context.AfterFunc(ctx, func() { inst.interrupt(seq, interruptedCanceled) })
+	}
+	return ctx, d
+}
+
+// endCall disarms the deadline and reports whether it interrupted the call.
+func (inst *instance) endCall(d callDeadline) interrupt {
+	if d.cancel != nil {
+		d.cancel()
+		return notInterrupted // classify reads wazero's exit code instead
+	}
+	if inst.intr == nil {
+		return notInterrupted
+	}
+	inst.mu.Lock()
+	inst.running = false
+	fired := inst.fired
+	inst.mu.Unlock()
+	inst.timer.Stop()
+	if d.stopCtx != nil {
+		d.stopCtx()
+	}
+	return fired
+}
+
+// onDeadline is the timer's callback. A late run from an earlier call
+// finds the current deadline still ahead and does nothing.
+func (inst *instance) onDeadline() {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.running && inst.fired == notInterrupted && !time.Now().Before(inst.deadline) {
+		inst.fired = interruptedTimeout
+		inst.intr.Set(1)
+	}
+}
+
+// interrupt stops call seq if it is still running.
+func (inst *instance) interrupt(seq uint64, why interrupt) {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.running && inst.seq == seq && inst.fired == notInterrupted {
+		inst.fired = why
+		inst.intr.Set(1)
+	}
+}
+
+// callFailure is a failure found by the host during a call.
+type callFailure struct {
+	reason Reason
+	text   string
+}
+
+func (e *callFailure) Error() string { return e.text }
 
 // call runs one message (or a route check) through the instance. It
 // returns the instance to put back in the pool: inst itself, or nil if
@@ -89,32 +210,17 @@ func (inst *instance) call(ctx context.Context, msg *rows.Message, route *Route,
 	if size > math.MaxInt32 {
 		return inst.failed(ctx, ReasonInputTooLarge, "message of "+strconv.Itoa(size)+" bytes does not fit a guest buffer", nil)
 	}
-	cctx, cancel := context.WithTimeout(ctx, f.limits.CallTimeout)
-	defer cancel()
-	inst.stdio.reset()
-	if uint32(size) > inst.inCap {
-		want := growTo(inst.inCap, uint32(size))
-		inst.stack[0] = uint64(want)
-		if err := inst.fnInput.CallWithStack(cctx, inst.stack[:]); err != nil {
-			reason, text := inst.classify(ctx, err)
-			return inst.failed(ctx, reason, text, err)
-		}
-		ptr := uint32(inst.stack[0])
-		if ptr == 0 {
-			return inst.failed(ctx, ReasonBadOutput, exportInput+" returned a null pointer", nil)
-		}
-		inst.inPtr, inst.inCap = ptr, want
-	}
-	buf, ok := inst.mem.Read(inst.inPtr, uint32(size))
-	if !ok {
-		return inst.failed(ctx, ReasonBadOutput, "input buffer lies outside guest memory", nil)
-	}
 	received := receivedNanos(msg)
-	encodeInput(buf, msg, route, received, check, &f.limits)
-
-	inst.stack[0] = uint64(size)
-	if err := inst.fnFormat.CallWithStack(cctx, inst.stack[:]); err != nil {
-		reason, text := inst.classify(ctx, err)
+	inst.stdio.reset()
+	cctx, d := inst.startCall(ctx, f.limits.CallTimeout)
+	err := inst.run(cctx, msg, route, check, uint32(size), received)
+	fired := inst.endCall(d)
+	if err != nil {
+		var cf *callFailure
+		if errors.As(err, &cf) {
+			return inst.failed(ctx, cf.reason, cf.text, nil)
+		}
+		reason, text := inst.classify(ctx, err, fired)
 		return inst.failed(ctx, reason, text, err)
 	}
 	inst.flushStdio(ctx)
@@ -143,6 +249,30 @@ func (inst *instance) call(ctx context.Context, msg *rows.Message, route *Route,
 	return inst.failed(ctx, ReasonBadOutput, "unknown output status "+strconv.Itoa(int(out[0])), nil)
 }
 
+// run writes the input into the guest and calls lakegate_format; the
+// result is left in inst.stack[0].
+func (inst *instance) run(ctx context.Context, msg *rows.Message, route *Route, check bool, size uint32, received int64) error {
+	if size > inst.inCap {
+		want := growTo(inst.inCap, size)
+		inst.stack[0] = uint64(want)
+		if err := inst.fnInput.CallWithStack(ctx, inst.stack[:]); err != nil {
+			return err
+		}
+		ptr := uint32(inst.stack[0])
+		if ptr == 0 {
+			return &callFailure{ReasonBadOutput, exportInput + " returned a null pointer"}
+		}
+		inst.inPtr, inst.inCap = ptr, want
+	}
+	buf, ok := inst.mem.Read(inst.inPtr, size)
+	if !ok {
+		return &callFailure{ReasonBadOutput, "input buffer lies outside guest memory"}
+	}
+	encodeInput(buf, msg, route, received, check, &inst.f.limits)
+	inst.stack[0] = uint64(size)
+	return inst.fnFormat.CallWithStack(ctx, inst.stack[:])
+}
+
 // growTo returns the input buffer capacity to ask for: at least need,
 // doubling the old one for steady growth, but not more than 1 MiB beyond need.
 func growTo(old, need uint32) uint32 {
@@ -162,27 +292,15 @@ func growTo(old, need uint32) uint32 {
 	return uint32(want)
 }
 
-// failed is fail for call: it also returns the instance to put back in
-// the pool, nil if the failure discarded it.
+// failed counts a failure, closes the instance if the reason calls for it
+// and returns the error for the caller with the instance to put back in
+// the pool (nil if it was discarded).
 func (inst *instance) failed(ctx context.Context, reason Reason, text string, cause error) ([]rows.Row, *instance, error) {
-	err := inst.fail(ctx, reason, text, cause)
-	if reason.discards() {
-		return nil, nil, err
-	}
-	return nil, inst, err
-}
-
-// fail counts a failure, closes the instance if the reason calls for it
-// and returns the error for the caller.
-func (inst *instance) fail(ctx context.Context, reason Reason, text string, cause error) error {
 	f := inst.f
 	f.stats.failures[reason].Add(1)
-	if reason == ReasonCanceled && cause == nil {
-		cause = ctx.Err()
-	} else if reason == ReasonCanceled {
-		cause = errors.Join(ctx.Err(), cause)
-	}
+	keep := inst
 	if reason.discards() {
+		keep = nil
 		f.stats.discarded.Add(1)
 		if out := inst.stdio.text(); out != "" {
 			f.logger.Warn("formatter instance failed", "reason", reason.String(), "error", text, "guest_output", out)
@@ -191,14 +309,23 @@ func (inst *instance) fail(ctx context.Context, reason Reason, text string, caus
 		}
 		inst.close(context.WithoutCancel(ctx))
 	}
-	if reason != ReasonCanceled {
-		cause = nil // wazero's error text is already in text; do not expose its types
+	// wazero's error text is in text already; only a context's error is
+	// kept for errors.Is.
+	cause = nil
+	if reason == ReasonCanceled {
+		cause = ctx.Err()
 	}
-	return &Error{Formatter: f.name, Reason: reason, Text: text, cause: cause}
+	return nil, keep, &Error{Formatter: f.name, Reason: reason, Text: text, cause: cause}
 }
 
 // classify turns an error from a guest call into a reason and a text.
-func (inst *instance) classify(ctx context.Context, err error) (Reason, string) {
+func (inst *instance) classify(ctx context.Context, err error, fired interrupt) (Reason, string) {
+	switch fired {
+	case interruptedTimeout:
+		return ReasonTimeout, "call ran past its deadline of " + inst.f.limits.CallTimeout.String()
+	case interruptedCanceled:
+		return ReasonCanceled, "the caller's context ended during the call"
+	}
 	out := inst.stdio.text()
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {

@@ -8,8 +8,9 @@ import (
 // Sentinel errors returned by Engine.Query. Callers test them with errors.Is
 // to choose a status code; the error's text is meant for the user.
 var (
-	// ErrSyntax: the text is not valid SQL. The error is a *SyntaxError
-	// carrying the position the parser stopped at.
+	// ErrSyntax: the text is not valid SQL (the error is then a *SyntaxError
+	// carrying the position the parser stopped at), or a quoted value compared
+	// with the time column is not a time.
 	ErrSyntax = errors.New("syntax error")
 	// ErrUnsupported: valid SQL that this engine does not run yet. The message
 	// names the construct, as in "not supported yet: OR in WHERE".
