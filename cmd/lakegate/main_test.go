@@ -139,4 +139,3 @@ func TestBenchRuns(t *testing.T) {
 		t.Errorf("bench stored nothing:\n%s", out)
 	}
 }
-
