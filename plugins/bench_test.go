@@ -10,6 +10,7 @@ import (
 	jsonformat "github.com/lakegate/lakegate/formatters/json"
 	"github.com/lakegate/lakegate/formatters/json/format"
 	"github.com/lakegate/lakegate/plugins"
+	"github.com/lakegate/lakegate/plugins/plugintest"
 	"github.com/lakegate/lakegate/sdk-plugin/go/sdktest"
 )
 
@@ -22,21 +23,35 @@ func benchMsg() *rows.Message {
 }
 
 // BenchmarkFormatJSON is the built-in JSON formatter through the runtime:
-// input encoding, one guest call, output decoding into rows.
+// input encoding, one guest call, output decoding into rows; once per
+// deadline mode.
 func BenchmarkFormatJSON(b *testing.B) {
 	ctx := context.Background()
-	f, err := testRuntime.Load(ctx, "bench", jsonformat.Module(), plugins.Limits{Instances: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close(ctx)
-	m, r := benchMsg(), &plugins.Route{Table: "sensors"}
-	b.SetBytes(int64(len(benchPayload)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := f.Format(ctx, m, r); err != nil {
-			b.Fatal(err)
-		}
+	for _, mode := range []plugins.DeadlineMode{plugins.DeadlineInstrument, plugins.DeadlineCloseOnContextDone} {
+		b.Run(mode.String(), func(b *testing.B) {
+			r := testRuntime
+			if mode != plugins.DeadlineInstrument {
+				var err error
+				r, err = plugins.NewRuntime(ctx, plugins.RuntimeOptions{CacheDir: plugintest.CacheDir(), Deadline: mode})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close(ctx)
+			}
+			f, err := r.Load(ctx, "bench", jsonformat.Module(), plugins.Limits{Instances: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close(ctx)
+			m, rt := benchMsg(), &plugins.Route{Table: "sensors"}
+			b.SetBytes(int64(len(benchPayload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.Format(ctx, m, rt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

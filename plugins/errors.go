@@ -69,6 +69,8 @@ func (r Reason) discards() bool {
 	return true
 }
 
+var _ error = (*Error)(nil)
+
 // Error is the error a Formatter returns. It wraps rows.ErrMalformedPayload
 // for ReasonMalformed and rows.ErrPluginFailed for every other reason, and
 // the context's error for ReasonCanceled.

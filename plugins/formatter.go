@@ -211,6 +211,9 @@ func (f *Formatter) Stats() Stats { return f.stats.snapshot() }
 // fresh one. Rows without a table of their own get route.Table; rows
 // without a time get msg.Received (or the current time if that is zero).
 func (f *Formatter) Format(ctx context.Context, msg *rows.Message, route *Route) ([]rows.Row, error) {
+	if msg == nil {
+		return nil, fmt.Errorf("formatter %s: nil message", f.name)
+	}
 	if route == nil {
 		route = &Route{}
 	}

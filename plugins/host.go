@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -66,6 +67,8 @@ func (f *Formatter) allowLog() bool {
 	}
 	return true
 }
+
+var _ io.Writer = (*capture)(nil)
 
 // capture keeps the first max bytes a guest writes to stdout and stderr
 // during one call; a Go guest's panic message lands here.

@@ -201,6 +201,8 @@ type callFailure struct {
 
 func (e *callFailure) Error() string { return e.text }
 
+var _ error = (*callFailure)(nil)
+
 // call runs one message (or a route check) through the instance. It
 // returns the instance to put back in the pool: inst itself, or nil if
 // the failure discarded it.

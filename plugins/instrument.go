@@ -10,23 +10,34 @@ import (
 // its interrupt flag.
 const interruptExport = "__lakegate_interrupt"
 
-// instrument returns a copy of a wasm module with an interrupt check at the
-// start of every function and at every loop header:
+// yieldEvery is how many checks pass between two visits to Go.
+const yieldEvery = 1024
+
+// instrument returns a copy of a wasm module with a check at the start of
+// every function and at every loop header:
 //
-//	global.get $interrupt
-//	if
-//	  unreachable
-//	end
+//	fuel -= 1
+//	if fuel == 0 {
+//	  fuel = yieldEvery
+//	  drop(memory.grow(0))   // an exit to Go
+//	  if interrupt { unreachable }
+//	}
 //
-// $interrupt is a new mutable i32 global, exported as interruptExport. The
-// host sets it to 1 from another goroutine when a call's deadline passes,
-// and the guest traps at its next function entry or loop iteration.
+// fuel and interrupt are two new mutable i32 globals; interrupt is exported
+// as interruptExport. The host sets it from a timer when a call's deadline
+// passes, and the guest traps within yieldEvery checks.
 //
-// This is what wazero's WithCloseOnContextDone does too, except that
-// wazero v1.12 implements its check as an exit from machine code to Go on
-// every loop iteration (wazero issue #2466), which makes Go guests, whose
-// compiled code enters a loop header on every call, 5 to 20 times slower;
-// here the check is a load and a branch. See README.md, "Deadlines".
+// The visit to Go matters as much as the flag: machine code compiled by
+// wazero cannot be preempted, so a goroutine looping in a guest without
+// ever returning to Go would block the garbage collector's stop-the-world
+// forever, and with it the timer that should interrupt it. memory.grow is
+// the one instruction that always leaves machine code for Go, where the
+// goroutine can be stopped, so it needs no new import (which would
+// renumber every function). wazero's WithCloseOnContextDone makes the same
+// visit at every loop iteration, which costs a Go guest 5 to 20 times its
+// speed in wazero v1.12 (wazero issue #2466); here a check is a few
+// instructions and the visit is amortised over yieldEvery checks. See
+// README.md, "Deadlines".
 //
 // The instruction walker knows the immediates of every instruction wazero
 // accepts (MVP, sign extension, saturating conversions, bulk memory,
@@ -52,16 +63,20 @@ func instrument(wasm []byte) ([]byte, error) {
 		}
 		secs = append(secs, section{id, body})
 	}
-	// Count the globals so the new one gets the next index.
-	var importedGlobals, definedGlobals uint32
+	// Count the globals so the new ones get the next indexes.
+	var importedGlobals, definedGlobals, memories uint32
 	for _, s := range secs {
 		switch s.id {
 		case 2:
-			n, err := countImportedGlobals(s.body)
+			g, m, err := countImports(s.body)
 			if err != nil {
 				return nil, fmt.Errorf("reading imports: %w", err)
 			}
-			importedGlobals = n
+			importedGlobals = g
+			memories += m
+		case 5:
+			rr := reader{b: s.body}
+			memories += rr.u32()
 		case 6:
 			rr := reader{b: s.body}
 			definedGlobals = rr.u32()
@@ -74,8 +89,12 @@ func instrument(wasm []byte) ([]byte, error) {
 			}
 		}
 	}
-	global := importedGlobals + definedGlobals
-	check := append(append([]byte{0x23}, appendU32(nil, global)...), 0x04, 0x40, 0x00, 0x0b)
+	if memories == 0 {
+		return nil, errors.New("module has no memory")
+	}
+	fuel := importedGlobals + definedGlobals
+	intr := fuel + 1
+	check := checkCode(fuel, intr)
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/8)
 	out = append(out, wasm[:8]...)
@@ -84,10 +103,11 @@ func instrument(wasm []byte) ([]byte, error) {
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mutable i32 = 0
+	newGlobal := append([]byte{0x7f, 0x01, 0x41}, appendS32(nil, yieldEvery)...) // mutable i32 fuel = yieldEvery
+	newGlobal = append(newGlobal, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b)            // mutable i32 interrupt = 0
 	newExport := append(appendU32(nil, uint32(len(interruptExport))), interruptExport...)
 	newExport = append(newExport, 0x03)
-	newExport = appendU32(newExport, global)
+	newExport = appendU32(newExport, intr)
 	wroteGlobal, wroteExport := false, false
 	// order gives each section's position in the required module order
 	// (the tag section sits between memory and global).
@@ -104,7 +124,7 @@ func instrument(wasm []byte) ([]byte, error) {
 	}
 	flush := func(before byte) {
 		if !wroteGlobal && order(before) > order(6) {
-			emit(6, append([]byte{0x01}, newGlobal...))
+			emit(6, append([]byte{0x02}, newGlobal...))
 			wroteGlobal = true
 		}
 		if !wroteExport && order(before) > order(7) {
@@ -127,7 +147,7 @@ func instrument(wasm []byte) ([]byte, error) {
 		case 6:
 			rr := reader{b: s.body}
 			n := rr.u32()
-			b := appendU32(nil, n+1)
+			b := appendU32(nil, n+2)
 			b = append(b, s.body[rr.off:]...)
 			emit(6, append(b, newGlobal...))
 			wroteGlobal = true
@@ -152,10 +172,30 @@ func instrument(wasm []byte) ([]byte, error) {
 	return out, nil
 }
 
-func countImportedGlobals(b []byte) (uint32, error) {
+// checkCode is the check inserted at function entries and loop headers.
+// It leaves the operand stack as it found it.
+func checkCode(fuel, intr uint32) []byte {
+	get := func(b []byte, g uint32) []byte { return appendU32(append(b, 0x23), g) }
+	set := func(b []byte, g uint32) []byte { return appendU32(append(b, 0x24), g) }
+	var c []byte
+	c = get(c, fuel)
+	c = append(c, 0x41, 0x01, 0x6b) // i32.const 1; i32.sub
+	c = set(c, fuel)
+	c = get(c, fuel)
+	c = append(c, 0x45, 0x04, 0x40) // i32.eqz; if
+	c = append(c, 0x41)
+	c = appendS32(c, yieldEvery)
+	c = set(c, fuel)
+	c = append(c, 0x41, 0x00, 0x40, 0x00, 0x1a) // drop(memory.grow(0))
+	c = get(c, intr)
+	c = append(c, 0x04, 0x40, 0x00, 0x0b) // if interrupt: unreachable
+	return append(c, 0x0b)
+}
+
+// countImports returns how many globals and memories a module imports.
+func countImports(b []byte) (globals, memories uint32, err error) {
 	r := reader{b: b}
 	n := r.u32()
-	var globals uint32
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		r.name()
 		r.name()
@@ -167,6 +207,7 @@ func countImportedGlobals(b []byte) (uint32, error) {
 			r.limits()
 		case 0x02: // memory
 			r.limits()
+			memories++
 		case 0x03: // global: valtype, mutability
 			r.byte()
 			r.byte()
@@ -175,10 +216,10 @@ func countImportedGlobals(b []byte) (uint32, error) {
 			r.byte()
 			r.u32()
 		default:
-			return 0, fmt.Errorf("unknown import kind %d", kind)
+			return 0, 0, fmt.Errorf("unknown import kind %d", kind)
 		}
 	}
-	return globals, r.err
+	return globals, memories, r.err
 }
 
 // instrumentCode rewrites the code section.
@@ -396,6 +437,17 @@ func (r *reader) memarg() {
 		r.u32()
 	}
 	r.u64()
+}
+
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 func appendU32(b []byte, v uint32) []byte {

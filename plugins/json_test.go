@@ -111,3 +111,18 @@ func sameRow(a, b rows.Row) bool {
 	}
 	return true
 }
+
+// TestJSONOutOfMemory gives the Go guest too little memory for a large
+// payload: it must fail as oom, and the next (small) message must work.
+func TestJSONOutOfMemory(t *testing.T) {
+	ctx := context.Background()
+	f := load(t, jsonformat.Module(), plugins.Limits{Instances: 1, MemoryPages: 64}) // 4 MiB
+	_, err := f.Format(ctx, msg(`{"a":"`+strings.Repeat("x", 6<<20)+`"}`), route)
+	pe := wantReason(t, err, plugins.ReasonOOM, rows.ErrPluginFailed)
+	if !strings.Contains(pe.Text, "out of memory") {
+		t.Fatalf("text %q", pe.Text)
+	}
+	if _, err := f.Format(ctx, msg(`{"a":1}`), route); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -28,9 +28,10 @@ type RuntimeOptions struct {
 type DeadlineMode uint8
 
 const (
-	// DeadlineInstrument adds an interrupt check (a load and a branch) at
-	// every function entry and loop header of the guest when it is loaded;
-	// the host sets the flag from a timer. About 10% slower than no checks.
+	// DeadlineInstrument adds a check of a few instructions at every
+	// function entry and loop header of the guest when it is loaded; every
+	// 1024 checks the guest visits Go and traps if the host's timer has set
+	// its interrupt flag.
 	DeadlineInstrument DeadlineMode = iota
 	// DeadlineCloseOnContextDone uses wazero's WithCloseOnContextDone, whose
 	// check exits to Go at every loop header: 5 to 20 times slower for Go

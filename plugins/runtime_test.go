@@ -3,6 +3,7 @@ package plugins_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,12 @@ import (
 
 func load(t *testing.T, wasm []byte, l plugins.Limits) *plugins.Formatter {
 	t.Helper()
-	f, err := testRuntime.Load(context.Background(), t.Name(), wasm, l)
+	return loadIn(t, testRuntime, wasm, l)
+}
+
+func loadIn(t *testing.T, r *plugins.Runtime, wasm []byte, l plugins.Limits) *plugins.Formatter {
+	t.Helper()
+	f, err := r.Load(context.Background(), t.Name(), wasm, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +70,7 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown import", hostileModule(hostile{version: 1, importEnv: true}), plugins.Limits{}, "module imports env.foo, which the host does not provide"},
 		{"command module", hostileModule(hostile{version: 1, exportStart: true}), plugins.Limits{}, "build it as a reactor"},
 		{"memory over limit", hostileModule(hostile{version: 1, minPages: 20}), plugins.Limits{MemoryPages: 10}, "over limit of 10 pages"},
-		{"not wasm", []byte("hello"), plugins.Limits{}, "compiling"},
+		{"not wasm", []byte("hello"), plugins.Limits{}, "not a WebAssembly"},
 		{"bad limits", hostileModule(hostile{version: 1}), plugins.Limits{Instances: -1}, "instances -1 must be positive"},
 	}
 	for _, tt := range tests {
@@ -82,8 +88,14 @@ func TestLoadRejects(t *testing.T) {
 }
 
 func TestHostileGuest(t *testing.T) {
+	for mode, r := range runtimes() {
+		t.Run(mode, func(t *testing.T) { testHostileGuest(t, r) })
+	}
+}
+
+func testHostileGuest(t *testing.T, r *plugins.Runtime) {
 	ctx := context.Background()
-	f := load(t, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: 200 * time.Millisecond, MaxRows: 2, MaxOutputBytes: 1 << 20})
+	f := loadIn(t, r, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: 200 * time.Millisecond, MaxRows: 2, MaxOutputBytes: 1 << 20})
 
 	good := func() {
 		t.Helper()
@@ -148,7 +160,13 @@ func TestInputBufferTooSmall(t *testing.T) {
 }
 
 func TestCallerCancel(t *testing.T) {
-	f := load(t, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: time.Minute})
+	for mode, r := range runtimes() {
+		t.Run(mode, func(t *testing.T) { testCallerCancel(t, r) })
+	}
+}
+
+func testCallerCancel(t *testing.T, r *plugins.Runtime) {
+	f := loadIn(t, r, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := f.Format(ctx, msg("L"), route)
@@ -165,7 +183,13 @@ func TestCallerCancel(t *testing.T) {
 }
 
 func TestPoolBlocksWhenBusy(t *testing.T) {
-	f := load(t, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: 300 * time.Millisecond})
+	for mode, r := range runtimes() {
+		t.Run(mode, func(t *testing.T) { testPoolBlocksWhenBusy(t, r) })
+	}
+}
+
+func testPoolBlocksWhenBusy(t *testing.T, r *plugins.Runtime) {
+	f := loadIn(t, r, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: 300 * time.Millisecond})
 	done := make(chan error)
 	go func() {
 		_, err := f.Format(context.Background(), msg("L"), route)
@@ -252,5 +276,42 @@ func TestReasons(t *testing.T) {
 			t.Fatalf("reason %d has name %q", r, s)
 		}
 		seen[r.String()] = true
+	}
+}
+
+// TestDeadlineDuringGC runs an endless guest loop while another goroutine
+// forces garbage collections: a guest that never returned to Go would
+// block the collector's stop-the-world, and with it the deadline timer.
+func TestDeadlineDuringGC(t *testing.T) {
+	for mode, r := range runtimes() {
+		t.Run(mode, func(t *testing.T) {
+			f := loadIn(t, r, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: 300 * time.Millisecond})
+			stop := make(chan struct{})
+			gcDone := make(chan struct{})
+			go func() {
+				defer close(gcDone)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						runtime.GC()
+					}
+				}
+			}()
+			done := make(chan error, 1)
+			go func() {
+				_, err := f.Format(context.Background(), msg("L"), route)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				wantReason(t, err, plugins.ReasonTimeout, rows.ErrPluginFailed)
+			case <-time.After(20 * time.Second):
+				t.Fatal("the deadline did not stop the guest while the collector ran")
+			}
+			close(stop)
+			<-gcDone
+		})
 	}
 }

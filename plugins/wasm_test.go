@@ -10,11 +10,12 @@ import (
 
 // hostile configures the module hostileModule builds.
 type hostile struct {
-	version     int32 // what lakegate_abi_version returns
-	noFormat    bool  // leave out the lakegate_format export
-	importEnv   bool  // import env.foo, which the host does not provide
-	exportStart bool  // export _start and no _initialize (a WASI command)
-	minPages    uint32
+	version      int32 // what lakegate_abi_version returns
+	noFormat     bool  // leave out the lakegate_format export
+	importEnv    bool  // import env.foo, which the host does not provide
+	exportStart  bool  // export _start and no _initialize (a WASI command)
+	importGlobal bool  // import the immutable i32 global env.g
+	minPages     uint32
 }
 
 // The module's memory layout: outputs at the bottom, the input buffer at
@@ -53,9 +54,16 @@ func hostileModule(h hostile) []byte {
 		[]byte{0x60, 0x01, 0x7f, 0x01, 0x7e},
 	))
 	nimports := uint32(0)
+	var imports [][]byte
 	if h.importEnv {
-		m = section(m, 2, vec(cat(name("env"), name("foo"), []byte{0x00, 0x00})))
+		imports = append(imports, cat(name("env"), name("foo"), []byte{0x00, 0x00}))
 		nimports = 1
+	}
+	if h.importGlobal {
+		imports = append(imports, cat(name("env"), name("g"), []byte{0x03, 0x7f, 0x00}))
+	}
+	if len(imports) > 0 {
+		m = section(m, 2, vec(imports...))
 	}
 	m = section(m, 3, vec([]byte{0x00}, []byte{0x01}, []byte{0x02}))
 	pages := h.minPages
@@ -114,6 +122,14 @@ func hostileModule(h hostile) []byte {
 		seg(statusAt, statusOut), seg(brokenAt, brokenOut),
 	))
 	return m
+}
+
+// globalModule exports one immutable i32 global "g" = 5, to satisfy
+// hostile{importGlobal: true}.
+func globalModule() []byte {
+	m := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	m = section(m, 6, vec([]byte{0x7f, 0x00, 0x41, 0x05, 0x0b}))
+	return section(m, 7, vec(cat(name("g"), []byte{0x03, 0x00})))
 }
 
 // outputRows encodes n rows of one int64 column ok=1 in the ABI output encoding.

@@ -1,5 +1,7 @@
 package sdk
 
+var _ error = (*Error)(nil)
+
 // Error is an error with the output status it stands for. Handlers usually
 // return plain errors (which mean StatusMalformed) and use Fail for errors
 // that are not the payload's fault.

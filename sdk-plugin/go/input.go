@@ -180,8 +180,9 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) str() string {
-	b := d.bytes()
+func (d *decoder) str() string { return unsafeString(d.bytes()) }
+
+func unsafeString(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}

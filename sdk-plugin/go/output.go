@@ -75,6 +75,27 @@ func (o *Output) ClearTime() {
 	put64(o.buf[o.rowAt+1:], 0)
 }
 
+// Mark is a position in an Output to rewind to.
+type Mark struct {
+	n, rowAt            int
+	rows, cols, rowCols uint32
+	over                uint8
+}
+
+// Mark returns the current position, for Rewind.
+func (o *Output) Mark() Mark {
+	return Mark{n: len(o.buf), rowAt: o.rowAt, rows: o.rows, cols: o.cols, rowCols: o.rowCols, over: o.over}
+}
+
+// Rewind drops every row and column added since m was taken. Formatters
+// use it to give up a fast path and read the input again another way.
+func (o *Output) Rewind(m Mark) {
+	if m.n <= len(o.buf) {
+		o.buf = o.buf[:m.n]
+	}
+	o.rowAt, o.rows, o.cols, o.rowCols, o.over = m.rowAt, m.rows, m.cols, m.rowCols, m.over
+}
+
 // Rows reports how many rows were started so far.
 func (o *Output) Rows() int { return int(o.rows) }
 
@@ -129,69 +150,90 @@ func (o *Output) checkBytes() {
 	}
 }
 
-// col starts a column: kind and name. It reports false if the column is dropped.
-func (o *Output) col(kind Kind, name string) bool {
+// colAt reserves room for a column of the given kind, name and value size
+// at the end of the buffer, writes its kind and name and returns the buffer
+// and the offset of the value; ok is false if the column is dropped.
+// Everything is written in place, without calls to append or memmove,
+// because calls cost much more than the work in wasm.
+func (o *Output) colAt(kind Kind, name string, size int) (b []byte, at int, ok bool) {
 	if o.rowAt < 0 {
 		o.Row("")
 	}
 	if o.over != 0 {
-		return false
+		return nil, 0, false
 	}
-	o.buf = append(o.buf, byte(kind))
-	o.buf = append32(o.buf, uint32(len(name)))
-	o.buf = append(o.buf, name...)
+	b = o.buf
+	n := len(b)
+	need := 5 + len(name) + size
+	if cap(b)-n < need {
+		b = o.grow(need)
+	}
+	b = b[:n+need]
+	b[n] = byte(kind)
+	put32(b[n+1:], uint32(len(name)))
+	at = n + 5
+	if len(name) <= 32 {
+		for i := 0; i < len(name); i++ {
+			b[at+i] = name[i]
+		}
+	} else {
+		copy(b[at:], name)
+	}
+	o.buf = b
 	o.rowCols++
-	return true
+	return b, at + len(name), true
+}
+
+// grow makes room for need more bytes.
+func (o *Output) grow(need int) []byte {
+	nb := make([]byte, len(o.buf), 2*cap(o.buf)+need)
+	copy(nb, o.buf)
+	o.buf = nb
+	return nb
 }
 
 // Null adds a null column.
 func (o *Output) Null(name string) {
-	if o.col(KindNull, name) {
-		o.checkBytes()
-	}
+	o.colAt(KindNull, name, 0)
 }
 
 // Int adds an int64 column.
 func (o *Output) Int(name string, v int64) {
-	if o.col(KindInt64, name) {
-		o.buf = append64(o.buf, uint64(v))
-		o.checkBytes()
+	if b, at, ok := o.colAt(KindInt64, name, 8); ok {
+		put64(b[at:], uint64(v))
 	}
 }
 
 // Float adds a float64 column.
 func (o *Output) Float(name string, v float64) {
-	if o.col(KindFloat64, name) {
-		o.buf = append64(o.buf, math.Float64bits(v))
-		o.checkBytes()
+	if b, at, ok := o.colAt(KindFloat64, name, 8); ok {
+		put64(b[at:], math.Float64bits(v))
 	}
 }
 
 // Bool adds a bool column.
 func (o *Output) Bool(name string, v bool) {
-	if o.col(KindBool, name) {
-		var b byte
+	if b, at, ok := o.colAt(KindBool, name, 1); ok {
 		if v {
-			b = 1
+			b[at] = 1
+		} else {
+			b[at] = 0
 		}
-		o.buf = append(o.buf, b)
-		o.checkBytes()
 	}
 }
 
 // Timestamp adds a timestamp column in unix nanoseconds.
 func (o *Output) Timestamp(name string, unixNanos int64) {
-	if o.col(KindTimestamp, name) {
-		o.buf = append64(o.buf, uint64(unixNanos))
-		o.checkBytes()
+	if b, at, ok := o.colAt(KindTimestamp, name, 8); ok {
+		put64(b[at:], uint64(unixNanos))
 	}
 }
 
 // String adds a string column.
 func (o *Output) String(name, v string) {
-	if o.col(KindString, name) {
-		o.buf = append32(o.buf, uint32(len(v)))
-		o.buf = append(o.buf, v...)
+	if b, at, ok := o.colAt(KindString, name, 4+len(v)); ok {
+		put32(b[at:], uint32(len(v)))
+		copyShort(b[at+4:], v)
 		o.checkBytes()
 	}
 }
@@ -199,20 +241,31 @@ func (o *Output) String(name, v string) {
 // StringBytes adds a string column from bytes, without converting them to
 // a string first.
 func (o *Output) StringBytes(name string, v []byte) {
-	if o.col(KindString, name) {
-		o.buf = append32(o.buf, uint32(len(v)))
-		o.buf = append(o.buf, v...)
+	if b, at, ok := o.colAt(KindString, name, 4+len(v)); ok {
+		put32(b[at:], uint32(len(v)))
+		copyShort(b[at+4:], unsafeString(v))
 		o.checkBytes()
 	}
 }
 
 // Bytes adds a bytes column.
 func (o *Output) Bytes(name string, v []byte) {
-	if o.col(KindBytes, name) {
-		o.buf = append32(o.buf, uint32(len(v)))
-		o.buf = append(o.buf, v...)
+	if b, at, ok := o.colAt(KindBytes, name, 4+len(v)); ok {
+		put32(b[at:], uint32(len(v)))
+		copyShort(b[at+4:], unsafeString(v))
 		o.checkBytes()
 	}
+}
+
+// copyShort copies s to the start of dst, by hand when it is short.
+func copyShort(dst []byte, s string) {
+	if len(s) <= 32 {
+		for i := 0; i < len(s); i++ {
+			dst[i] = s[i]
+		}
+		return
+	}
+	copy(dst, s)
 }
 
 // finish patches the counts and returns the encoded rows.

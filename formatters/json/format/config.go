@@ -10,8 +10,7 @@ import (
 // strict (route check at start); messages ignore them.
 func (c *config) parse(opts []sdk.Option, strict bool) error {
 	cols := c.columns[:0]
-	*c = config{options: opts}
-	c.columns = splitColumns(cols, DefaultColumns)
+	*c = config{options: opts, columnsRaw: DefaultColumns, columns: cols}
 	for _, o := range opts {
 		switch {
 		case o.Key == OptTimeField:
@@ -27,10 +26,12 @@ func (c *config) parse(opts []sdk.Option, strict bool) error {
 			}
 			c.unit = u
 		case o.Key == OptColumns:
-			c.columns = splitColumns(c.columns[:0], o.Value)
-			for _, name := range c.columns {
-				if name == "" {
-					return sdk.Fail("option columns: " + strconv.Quote(o.Value) + " has an empty column name")
+			c.columnsRaw = o.Value
+			if strict {
+				for _, name := range splitColumns(nil, o.Value) {
+					if name == "" {
+						return sdk.Fail("option columns: " + strconv.Quote(o.Value) + " has an empty column name")
+					}
 				}
 			}
 		case len(o.Key) > len(OptTypePrefix) && o.Key[:len(OptTypePrefix)] == OptTypePrefix:
@@ -43,6 +44,28 @@ func (c *config) parse(opts []sdk.Option, strict bool) error {
 		}
 	}
 	return nil
+}
+
+// cols returns the positional column names, splitting the option on
+// first use for the message.
+func (c *config) cols() []string {
+	if !c.split {
+		c.columns = splitColumns(c.columns[:0], c.columnsRaw)
+		c.split = true
+	}
+	return c.columns
+}
+
+// timeCandidate reports whether a top-level key of length n may be the
+// time field: a cheap test that keeps most keys off the slower path.
+func (c *config) timeCandidate(n int) bool {
+	if c.noTime {
+		return false
+	}
+	if c.timeField != "" {
+		return n == len(c.timeField)
+	}
+	return n == 2 || n == 4 || n == 9
 }
 
 // typeOf returns the type declared for a column with a type.<column> option.

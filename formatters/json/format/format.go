@@ -42,12 +42,14 @@ const (
 
 // config is a route's options, parsed for one message. Strings alias the input.
 type config struct {
-	timeField string // "" = auto (ts, time, timestamp)
-	noTime    bool
-	unit      timeUnit
-	columns   []string
-	hasTypes  bool
-	options   []sdk.Option
+	timeField  string // "" = auto (ts, time, timestamp)
+	noTime     bool
+	unit       timeUnit
+	columnsRaw string
+	columns    []string // columnsRaw split, once split is set
+	split      bool
+	hasTypes   bool
+	options    []sdk.Option
 }
 
 // Formatter holds the buffers reused from message to message. The zero
@@ -67,6 +69,7 @@ type Formatter struct {
 	timeRank  int // rank of the auto time field chosen so far, -1 if none
 	timeStart int // its value's offset
 	timeSeen  bool
+	noFast    bool // tests: always take the general path
 }
 
 // Check validates a route's options; the gateway calls it at start.
@@ -89,7 +92,7 @@ func (f *Formatter) Handle(in *sdk.Input, out *sdk.Output) error {
 	sc := &f.sc
 	sc.ResetAt(data, start)
 	if sc.AtEnd() {
-		return sc.ErrorAt(sc.Offset(), "empty payload, expected a JSON object or array")
+		return sc.ErrorAt(start, "empty payload, expected a JSON object or array")
 	}
 	for !sc.AtEnd() {
 		if err := f.document(); err != nil {
@@ -104,8 +107,13 @@ func (f *Formatter) document() error {
 	sc := &f.sc
 	switch k := sc.Peek(); k {
 	case jsonscan.KindObject:
-		if ok, err := f.machbase(); ok || err != nil {
-			return err
+		if mayBeMachbase(sc.Data(), sc.Offset()) {
+			if ok, err := f.machbase(); ok || err != nil {
+				return err
+			}
+		}
+		if f.fastRow() {
+			return nil
 		}
 		return f.objectRow(sc)
 	case jsonscan.KindArray:
@@ -122,29 +130,22 @@ func (f *Formatter) document() error {
 			}
 			switch k := sc.Peek(); k {
 			case jsonscan.KindObject:
-				err = f.objectRow(sc)
+				if !f.fastRow() {
+					err = f.objectRow(sc)
+				}
 			case jsonscan.KindArray:
-				err = f.positionalRow(sc, f.cfg.columns, f.cfg.timeIndex(f.cfg.columns))
+				cols := f.cfg.cols()
+				err = f.positionalRow(sc, cols, f.cfg.timeIndex(cols))
 			default:
-				err = sc.ErrorAt(sc.Offset(), "expected an object or an array as a row, found "+describe(k))
+				err = sc.Expected("an object or an array as a row")
 			}
 			if err != nil {
 				return err
 			}
 		}
 	default:
-		return sc.ErrorAt(sc.Offset(), "expected a JSON object or array, found "+describe(k))
+		return sc.Expected("a JSON object or array")
 	}
-}
-
-func describe(k jsonscan.Kind) string {
-	switch k {
-	case jsonscan.KindEnd, jsonscan.KindInvalid:
-		return k.String()
-	case jsonscan.KindObject, jsonscan.KindArray:
-		return "an " + k.String()
-	}
-	return "a " + k.String()
 }
 
 // objectRow reads one object as one row, flattening nested objects.
@@ -157,8 +158,9 @@ func (f *Formatter) objectRow(sc *jsonscan.Scanner) error {
 	return f.members(sc, 0, true)
 }
 
-// members reads the members of an open object whose column names start
-// with f.name[:prefix].
+// members reads the members of an open object. Nested objects are
+// flattened: their column names start with f.name[:prefix] (prefix > 0),
+// top-level names are the keys themselves.
 func (f *Formatter) members(sc *jsonscan.Scanner, prefix int, top bool) error {
 	for {
 		key, ok, err := sc.NextKey()
@@ -171,29 +173,44 @@ func (f *Formatter) members(sc *jsonscan.Scanner, prefix int, top bool) error {
 		if len(key) == 0 {
 			return sc.ErrorAt(sc.Offset(), "empty object key")
 		}
-		f.name = append(f.name[:prefix], key...)
-		if top {
-			if done, err := f.topTime(sc); done || err != nil {
-				if err != nil {
-					return err
-				}
+		var name string
+		if prefix > 0 {
+			f.name = appendShort(f.name[:prefix], key)
+			name = jsonscan.UnsafeString(f.name)
+		} else {
+			name = jsonscan.UnsafeString(key)
+		}
+		if top && f.cfg.timeCandidate(len(name)) {
+			done, err := f.topTime(sc, name)
+			if err != nil {
+				return err
+			}
+			if done {
 				continue
 			}
 		}
-		if err := f.value(sc, len(f.name)); err != nil {
+		if err := f.value(sc, name, prefix > 0); err != nil {
 			return err
 		}
 	}
 }
 
+// appendShort appends b to dst, copying short slices by hand (calls to
+// memmove cost more than the copy in wasm).
+func appendShort(dst, b []byte) []byte {
+	if len(b) > 32 {
+		return append(dst, b...)
+	}
+	for _, c := range b {
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // topTime handles a top-level member that may be the row's time. It
 // reports whether it consumed the value.
-func (f *Formatter) topTime(sc *jsonscan.Scanner) (bool, error) {
+func (f *Formatter) topTime(sc *jsonscan.Scanner, name string) (bool, error) {
 	c := &f.cfg
-	if c.noTime {
-		return false, nil
-	}
-	name := jsonscan.UnsafeString(f.name)
 	if c.timeField != "" {
 		if name != c.timeField {
 			return false, nil
@@ -213,18 +230,15 @@ func (f *Formatter) topTime(sc *jsonscan.Scanner) (bool, error) {
 	if err := f.readTime(sc, name); err != nil {
 		return true, err
 	}
+	f.tmpKey = append(f.tmpKey[:0], name...)
 	if f.timeRank >= 0 {
 		// The candidate chosen before is an ordinary column after all.
-		f.tmpKey = append(f.tmpKey[:0], f.name...)
-		f.name = append(f.name[:0], f.timeKey...)
 		f.aux.ResetAt(sc.Data(), f.timeStart)
-		if err := f.value(&f.aux, len(f.name)); err != nil {
+		if err := f.value(&f.aux, jsonscan.UnsafeString(f.timeKey), false); err != nil {
 			return true, err
 		}
-		f.timeKey, f.tmpKey = f.tmpKey, f.timeKey
-	} else {
-		f.timeKey = append(f.timeKey[:0], f.name...)
 	}
+	f.timeKey, f.tmpKey = f.tmpKey, f.timeKey
 	f.timeRank, f.timeStart = rank, start
 	return true, nil
 }
@@ -296,10 +310,7 @@ func (f *Formatter) readTime(sc *jsonscan.Scanner, name string) error {
 		f.out.ClearTime()
 		return sc.Null()
 	default:
-		if k == jsonscan.KindInvalid {
-			return sc.Skip()
-		}
-		return sc.ErrorAt(off, "time field "+strconv.Quote(name)+": expected a number or a string, found "+describe(k))
+		return sc.Expected("a number or a string for time field " + strconv.Quote(name))
 	}
 	return nil
 }
@@ -324,11 +335,10 @@ func (f *Formatter) positionalRow(sc *jsonscan.Scanner, cols []string, timeIdx i
 		if i >= len(cols) {
 			return sc.ErrorAt(sc.Offset(), "row has more values than the "+strconv.Itoa(len(cols))+" columns ("+joinCols(cols)+")")
 		}
-		f.name = append(f.name[:0], cols[i]...)
 		if i == timeIdx {
 			err = f.readTime(sc, cols[i])
 		} else {
-			err = f.value(sc, len(f.name))
+			err = f.value(sc, cols[i], false)
 		}
 		if err != nil {
 			return err
@@ -351,14 +361,42 @@ func joinCols(cols []string) string {
 	return s
 }
 
-// value reads one value into the column named f.name[:nameLen].
-func (f *Formatter) value(sc *jsonscan.Scanner, nameLen int) error {
-	name := jsonscan.UnsafeString(f.name[:nameLen])
-	typ, typed := f.cfg.typeOf(name)
+// value reads one value into the column name. inBuf says that name is
+// f.name (a flattened name) rather than a key or a configured name.
+func (f *Formatter) value(sc *jsonscan.Scanner, name string, inBuf bool) error {
+	var typ sdk.Kind
+	typed := false
+	if f.cfg.hasTypes {
+		typ, typed = f.cfg.typeOf(name)
+	}
 	out := f.out
 	k := sc.Peek()
 	off := sc.Offset()
 	switch k {
+	case jsonscan.KindNumber:
+		if !typed || typ == sdk.KindFloat64 {
+			v, err := sc.Float()
+			if err != nil {
+				return err
+			}
+			out.Float(name, v)
+			return nil
+		}
+		n, err := sc.Number()
+		if err != nil {
+			return err
+		}
+		return f.convertNumber(sc, off, name, n, typ)
+	case jsonscan.KindString:
+		s, err := sc.String()
+		if err != nil {
+			return err
+		}
+		if !typed || typ == sdk.KindString {
+			out.StringBytes(name, s)
+			return nil
+		}
+		return f.convertString(sc, off, name, s, typ)
 	case jsonscan.KindObject:
 		if typed {
 			if typ != sdk.KindString {
@@ -374,8 +412,11 @@ func (f *Formatter) value(sc *jsonscan.Scanner, nameLen int) error {
 		if err := sc.BeginObject(); err != nil {
 			return err
 		}
-		f.name = append(f.name[:nameLen], '.')
-		return f.members(sc, nameLen+1, false)
+		if !inBuf {
+			f.name = append(f.name[:0], name...)
+		}
+		f.name = append(f.name, '.')
+		return f.members(sc, len(f.name), false)
 	case jsonscan.KindArray:
 		if typed && typ != sdk.KindString {
 			return sc.ErrorAt(off, cannot(name, "an array", typ))
@@ -385,30 +426,6 @@ func (f *Formatter) value(sc *jsonscan.Scanner, nameLen int) error {
 			return err
 		}
 		out.StringBytes(name, raw)
-	case jsonscan.KindString:
-		s, err := sc.String()
-		if err != nil {
-			return err
-		}
-		if !typed || typ == sdk.KindString {
-			out.StringBytes(name, s)
-			return nil
-		}
-		return f.convertString(sc, off, name, s, typ)
-	case jsonscan.KindNumber:
-		n, err := sc.Number()
-		if err != nil {
-			return err
-		}
-		if !typed || typ == sdk.KindFloat64 {
-			v, ok := n.Float()
-			if !ok {
-				return sc.ErrorAt(off, "column "+strconv.Quote(name)+": number "+string(n.Raw)+" is out of the float64 range")
-			}
-			out.Float(name, v)
-			return nil
-		}
-		return f.convertNumber(sc, off, name, n, typ)
 	case jsonscan.KindBool:
 		b, err := sc.Bool()
 		if err != nil {
@@ -549,25 +566,28 @@ func numberTime(n jsonscan.Number, u timeUnit) (int64, string) {
 	return ns, ""
 }
 
-// stringTime converts a time string to unix nanoseconds: RFC 3339, or a
-// number in the given unit.
+// stringTime converts a time string to unix nanoseconds: RFC 3339
+// whatever the unit, or a number in the given unit (not for rfc3339).
 func stringTime(s []byte, u timeUnit) (int64, string) {
-	if u == unitAuto || u == unitRFC3339 {
-		if ns, ok := parseRFC3339(s); ok {
-			return ns, ""
-		}
-		if u == unitRFC3339 {
-			return 0, strconv.Quote(string(s)) + " is not an RFC 3339 time"
-		}
+	if ns, ok := parseRFC3339(s); ok {
+		return ns, ""
+	}
+	if u == unitRFC3339 {
+		return 0, strconv.Quote(string(s)) + " is not an RFC 3339 time"
 	}
 	n, err := jsonscan.ParseNumber(s)
 	if err != nil {
-		if u == unitAuto {
-			return 0, strconv.Quote(string(s)) + " is neither an RFC 3339 time nor a number"
-		}
-		return 0, strconv.Quote(string(s)) + " is not a number"
+		return 0, strconv.Quote(string(s)) + " is neither an RFC 3339 time nor a number"
 	}
 	return numberTime(n, u)
+}
+
+// mayBeMachbase is a quick test for machbase: whether the object at i
+// starts with the key "data".
+func mayBeMachbase(data []byte, i int) bool {
+	for i++; i < len(data) && isSpace(data[i]); i++ {
+	}
+	return len(data)-i >= 6 && string(data[i:i+6]) == `"data"`
 }
 
 // machbase handles the Machbase Neo write form
@@ -616,12 +636,14 @@ func (f *Formatter) machbase() (bool, error) {
 	}
 	end := la.Offset()
 
-	cols := f.cfg.columns
+	var cols []string
 	if colsAt >= 0 {
 		var err error
 		if cols, err = f.machbaseColumns(colsAt); err != nil {
 			return true, err
 		}
+	} else {
+		cols = f.cfg.cols()
 	}
 	timeIdx := f.cfg.timeIndex(cols)
 	sc.ResetAt(data, rowsAt)
@@ -637,7 +659,7 @@ func (f *Formatter) machbase() (bool, error) {
 			break
 		}
 		if k := sc.Peek(); k != jsonscan.KindArray {
-			return true, sc.ErrorAt(sc.Offset(), "data.rows: expected an array per row, found "+describe(k))
+			return true, sc.Expected("an array per row in data.rows")
 		}
 		if err := f.positionalRow(sc, cols, timeIdx); err != nil {
 			return true, err
@@ -664,7 +686,7 @@ func (f *Formatter) machbaseColumns(at int) ([]string, error) {
 			break
 		}
 		if k := la.Peek(); k != jsonscan.KindString {
-			return nil, la.ErrorAt(la.Offset(), "data.columns: expected column name strings, found "+describe(k))
+			return nil, la.Expected("column name strings in data.columns")
 		}
 		off := la.Offset()
 		s, err := la.String()

@@ -67,9 +67,10 @@ func parseRFC3339(s []byte) (ns int64, ok bool) {
 		return 0, false
 	}
 	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+min*60+sec) - offset
-	// The int64 nanosecond range is about ±9.22e9 seconds.
-	const maxSecs = 9223372035 // leaves room for the fraction
-	if secs > maxSecs || secs < -maxSecs {
+	// The int64 nanosecond range: 1677-09-21T00:12:43.145224192Z to
+	// 2262-04-11T23:47:16.854775807Z.
+	const maxSecs = 9223372036
+	if secs > maxSecs || secs < -maxSecs || secs == maxSecs && frac > 854775807 {
 		return 0, false
 	}
 	return secs*1e9 + frac, true

@@ -20,25 +20,29 @@ const maxMantDigits = 19
 // Float returns the number as the nearest float64. ok is false if it is
 // out of the float64 range (the value is then ±Inf).
 func (n Number) Float() (v float64, ok bool) {
-	if !n.trunc && n.mant < 1<<53 && n.exp >= -22 && n.exp <= 22 {
-		// Both operands are exact, so one rounding gives the correctly
-		// rounded result (Clinger's fast path).
-		f := float64(n.mant)
-		if n.exp < 0 {
-			f /= pow10[-n.exp]
-		} else {
-			f *= pow10[n.exp]
-		}
-		if n.neg {
-			f = -f
-		}
-		return f, true
+	if n.trunc || n.mant >= 1<<53 || n.exp < -22 || n.exp > 22 {
+		return n.floatSlow()
 	}
+	// Both operands are exact, so one rounding gives the correctly rounded
+	// result (Clinger's fast path).
+	f := float64(n.mant)
+	if n.exp < 0 {
+		f /= pow10[-n.exp&31]
+	} else {
+		f *= pow10[n.exp&31]
+	}
+	if n.neg {
+		f = -f
+	}
+	return f, true
+}
+
+func (n Number) floatSlow() (float64, bool) {
 	f, err := strconv.ParseFloat(UnsafeString(n.Raw), 64)
 	return f, err == nil
 }
 
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+var pow10 = [32]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // Int returns the number as an int64 if its value is an integer that fits,

@@ -98,6 +98,11 @@ func (s *Scanner) ResetAt(data []byte, off int) {
 	s.stack = s.stack[:0]
 }
 
+// Seek moves to byte offset off, keeping the open objects and arrays. It
+// is for callers that read a value by themselves (a specialised fast path)
+// and hand the rest back: off must be just after that value.
+func (s *Scanner) Seek(off int) { s.pos = off }
+
 // Data returns the input being read.
 func (s *Scanner) Data() []byte { return s.data }
 
@@ -195,6 +200,23 @@ func (s *Scanner) NextKey() (key []byte, ok bool, err error) {
 		}
 		s.stack[top] |= hasElems
 	}
+	// Fast path, inlined here because calls are dear in wasm: a plain
+	// ASCII key followed directly by ':'.
+	data := s.data
+	start := s.pos + 1
+	for i := start; i < len(data); i++ {
+		c := data[i]
+		if c == '"' {
+			if i+1 < len(data) && data[i+1] == ':' {
+				s.pos = i + 2
+				return data[start:i:i], true, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			break
+		}
+	}
 	key, err = s.readString(&s.keyBuf)
 	if err != nil {
 		return nil, false, err
@@ -264,8 +286,20 @@ func (s *Scanner) NextElem() (bool, error) {
 // reuses: either way they are valid until the next call to String.
 func (s *Scanner) String() ([]byte, error) {
 	s.skipSpace()
-	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+	data := s.data
+	if s.pos >= len(data) || data[s.pos] != '"' {
 		return nil, s.expected("a string")
+	}
+	start := s.pos + 1
+	for i := start; i < len(data); i++ {
+		c := data[i]
+		if c == '"' {
+			s.pos = i + 1
+			return data[start:i:i], nil
+		}
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			break
+		}
 	}
 	return s.readString(&s.strBuf)
 }
@@ -400,14 +434,53 @@ func hex4(data []byte, i int) (rune, bool) {
 
 // Number reads a number value.
 func (s *Scanner) Number() (Number, error) {
-	s.skipSpace()
+	for s.pos < len(s.data) && isSpace(s.data[s.pos]) {
+		s.pos++
+	}
 	n, end, msg := scanNumber(s.data, s.pos)
 	if msg != "" {
-		return Number{}, s.ErrorAt(end, msg)
+		return Number{}, s.errorAt(end, msg)
 	}
 	s.pos = end
 	return n, nil
 }
+
+// Float reads a number value as the nearest float64: Number followed by
+// Number.Float in one call, for the common case.
+func (s *Scanner) Float() (float64, error) {
+	for s.pos < len(s.data) && isSpace(s.data[s.pos]) {
+		s.pos++
+	}
+	start := s.pos
+	n, end, msg := scanNumber(s.data, s.pos)
+	if msg != "" {
+		return 0, s.errorAt(end, msg)
+	}
+	s.pos = end
+	if n.trunc || n.mant >= 1<<53 || n.exp < -22 || n.exp > 22 {
+		f, ok := n.floatSlow()
+		if !ok {
+			return f, s.errorAt(start, "number "+string(n.Raw)+" is out of the float64 range")
+		}
+		return f, nil
+	}
+	f := float64(n.mant)
+	if n.exp < 0 {
+		f /= pow10[-n.exp&31]
+	} else {
+		f *= pow10[n.exp&31]
+	}
+	if n.neg {
+		f = -f
+	}
+	return f, nil
+}
+
+// errorAt is ErrorAt kept out of line, so that its callers stay small
+// enough to be inlined.
+//
+//go:noinline
+func (s *Scanner) errorAt(off int, msg string) error { return newError(s.data, off, msg) }
 
 // Bool reads true or false.
 func (s *Scanner) Bool() (bool, error) {
@@ -536,6 +609,22 @@ func (s *Scanner) Raw() ([]byte, error) {
 		return nil, err
 	}
 	return s.data[start:s.pos:s.pos], nil
+}
+
+// Expected returns an error at the current position (after whitespace)
+// saying what was expected there and what was found, for callers that
+// check the kind of a value themselves.
+func (s *Scanner) Expected(what string) error {
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		switch k := kindOf[s.data[s.pos]]; k {
+		case KindObject, KindArray:
+			return s.ErrorAt(s.pos, "expected "+what+", found an "+k.String())
+		case KindString, KindNumber, KindBool, KindNull:
+			return s.ErrorAt(s.pos, "expected "+what+", found a "+k.String())
+		}
+	}
+	return s.expected(what)
 }
 
 // expected returns an error at the current position saying what was

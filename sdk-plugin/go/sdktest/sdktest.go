@@ -52,6 +52,9 @@ type Error struct {
 	Text   string
 }
 
+var _ error = (*Error)(nil)
+
+// Error returns the status and the guest's text.
 func (e *Error) Error() string {
 	switch e.Status {
 	case sdk.StatusMalformed:
