@@ -91,3 +91,26 @@ func BenchmarkRouterMatch(b *testing.B) {
 		}
 	}
 }
+
+// FuzzRouter compiles arbitrary topic patterns and table templates and
+// matches arbitrary topics against them: nothing may panic, and a match
+// must name a valid table or return an error.
+func FuzzRouter(f *testing.F) {
+	f.Add("db/write/{table}", "", "db/write/sensors")
+	f.Add("factory/{site}/{line}/telemetry", "t_{site}_{line}", "factory/a/b/telemetry")
+	f.Add("#", "all", "$SYS/x")
+	f.Add("+/+/#", "x", "a//b")
+	f.Add("a/{b}{c}", "{b}", "a/x")
+	f.Fuzz(func(t *testing.T, pattern, table, topic string) {
+		r, err := NewRouter([]RouteConfig{{Topic: pattern, Formatter: "json", Table: table}})
+		if err != nil {
+			return
+		}
+		m, ok, err := r.Match(topic)
+		if ok && err == nil {
+			if cerr := rows.CheckTableName(m.Table); cerr != nil {
+				t.Fatalf("pattern %q table %q topic %q: matched invalid table %q", pattern, table, topic, m.Table)
+			}
+		}
+	})
+}
