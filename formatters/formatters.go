@@ -3,6 +3,9 @@
 // binary, by the id routes use. Each formatter lives in a folder of its own
 // (README, guest source, the built .wasm, golden tests); a build that wants
 // fewer formatters leaves entries out of builtins.
+//
+// Resolve finds the module a route names: a built-in id, then
+// "plugin:PATH.wasm", then ID.wasm in a plugin directory.
 package formatters
 
 import (

@@ -3,6 +3,7 @@ package plugins_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -104,4 +105,70 @@ func BenchmarkNativeSDKScanner(b *testing.B) {
 			b.Fatal(string(out[1:]))
 		}
 	}
+}
+
+// BenchmarkLoadJSON measures Load of the JSON formatter (instrumenting,
+// compiling or finding the compiled code, starting one instance):
+//
+//   - cold: a runtime over an empty CacheDir, as at a first start;
+//   - warm_disk: a new runtime over a CacheDir that holds the module, as at
+//     a restart;
+//   - warm_memory: the same runtime loading the module again.
+//
+// Compilation takes seconds: run with -benchtime 3x.
+func BenchmarkLoadJSON(b *testing.B) {
+	ctx := context.Background()
+	load := func(b *testing.B, r *plugins.Runtime) {
+		f, err := r.Load(ctx, "json", jsonformat.Module(), plugins.Limits{Instances: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	newRuntime := func(b *testing.B, dir string) *plugins.Runtime {
+		r, err := plugins.NewRuntime(ctx, plugins.RuntimeOptions{CacheDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			dir, err := os.MkdirTemp("", "lakegate-cold-cache-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			r := newRuntime(b, dir)
+			load(b, r)
+			b.StopTimer()
+			_ = r.Close(ctx)
+			_ = os.RemoveAll(dir)
+			b.StartTimer()
+		}
+	})
+	b.Run("warm_disk", func(b *testing.B) {
+		dir := b.TempDir()
+		r := newRuntime(b, dir)
+		load(b, r) // fills the cache
+		_ = r.Close(ctx)
+		for b.Loop() {
+			r := newRuntime(b, dir)
+			load(b, r)
+			b.StopTimer()
+			_ = r.Close(ctx)
+			b.StartTimer()
+		}
+	})
+	b.Run("warm_memory", func(b *testing.B) {
+		r := newRuntime(b, "")
+		defer r.Close(ctx)
+		load(b, r)
+		for b.Loop() {
+			load(b, r)
+		}
+	})
 }

@@ -26,6 +26,10 @@ type Option struct {
 	Key, Value string
 }
 
+// ABIVersion is the guest ABI version (sdk-plugin/ABI.md) the runtime
+// runs; Load refuses modules whose lakegate_abi_version returns another.
+const ABIVersion = abiVersion
+
 // Names of the guest's ABI exports and the host's import module.
 const (
 	exportVersion = "lakegate_abi_version"

@@ -60,6 +60,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		},
 		newQueryCommand(g, stdout),
 		newBenchCommand(g, stdout, stderr),
+		newPluginCommand(g, stdout, stderr),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

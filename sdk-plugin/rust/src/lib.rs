@@ -1,0 +1,228 @@
+//! The lakegate plugin SDK for Rust: write a payload formatter as a
+//! `cdylib` for `wasm32-unknown-unknown` that speaks the guest ABI, version 1
+//! (`sdk-plugin/ABI.md`).
+//!
+//! ```ignore
+//! use lakegate_sdk::{Error, Input, Output};
+//!
+//! fn format(input: &Input, out: &mut Output) -> Result<(), Error> {
+//!     if input.payload.is_empty() {
+//!         return Err(Error::malformed("empty payload"));
+//!     }
+//!     out.row("");                                  // the route's table, receive time
+//!     out.string("device", input.topic_level(1));
+//!     out.int("size", input.payload.len() as i64);
+//!     Ok(())
+//! }
+//!
+//! lakegate_sdk::export_formatter!(format);
+//! ```
+//!
+//! `export_formatter!` defines the three ABI exports (`lakegate_abi_version`,
+//! `lakegate_input`, `lakegate_format`); an optional second argument names a
+//! function that validates a route's options at the gateway's start:
+//! `export_formatter!(format, check)`.
+//!
+//! The crate has no dependencies and uses `std` only for `Vec` and `String`.
+//! Decoding the input does not allocate; the output is appended to one buffer
+//! reused for every message.
+
+#![warn(missing_docs)]
+
+mod input;
+mod output;
+pub mod reader;
+
+pub use input::{Input, Pair, Pairs};
+pub use output::Output;
+
+/// The guest ABI version this SDK implements.
+pub const ABI_VERSION: i32 = 1;
+
+/// Column value kinds (ABI.md, "Output"); never renumbered.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Null = 0,
+    Int64 = 1,
+    Float64 = 2,
+    Bool = 3,
+    String = 4,
+    Bytes = 5,
+    /// Unix nanoseconds, UTC.
+    Timestamp = 6,
+}
+
+/// Output statuses (the first byte of the output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// Rows follow.
+    Ok = 0,
+    /// The payload could not be parsed: MQTT 5 reason 0x99 to the publisher.
+    Malformed = 1,
+    /// Another failure, such as a bad route option.
+    Failed = 2,
+    /// The output would break the host's row or byte limit.
+    Limit = 3,
+}
+
+/// Why a handler refused a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The payload could not be parsed (status 1).
+    Malformed(String),
+    /// Something else is wrong, e.g. a route option (status 2).
+    Failed(String),
+}
+
+impl Error {
+    /// A malformed payload, with a text saying where and what.
+    pub fn malformed(text: impl Into<String>) -> Error {
+        Error::Malformed(text.into())
+    }
+    /// A failure that is not the payload's fault, such as a bad option.
+    pub fn failed(text: impl Into<String>) -> Error {
+        Error::Failed(text.into())
+    }
+}
+
+/// Log levels, in `log/slog` numbers.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Level {
+    Debug = -4,
+    Info = 0,
+    Warn = 4,
+    Error = 8,
+}
+
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "lakegate")]
+extern "C" {
+    #[link_name = "log"]
+    fn host_log(level: i32, ptr: *const u8, len: i32);
+}
+
+/// Sends one line to the gateway's logger. The host rate-limits guest logs
+/// (100 lines a second, 1 KiB each): use it for rare events, not per message.
+pub fn log(level: Level, msg: &str) {
+    if msg.is_empty() {
+        return;
+    }
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: the host reads len bytes at ptr from this module's memory.
+    unsafe {
+        host_log(level as i32, msg.as_ptr(), msg.len() as i32)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = level;
+}
+
+/// A formatter: turns one message into rows.
+pub type Handler = fn(&Input, &mut Output) -> Result<(), Error>;
+
+/// A route check: validates `input.table` and `input.options` at the start.
+pub type Checker = fn(&Input) -> Result<(), Error>;
+
+/// Runs one ABI-encoded input through a handler and returns the encoded
+/// output. The exports call it; tests and benchmarks may call it natively.
+pub fn run<'o>(handler: Handler, checker: Option<Checker>, input: &[u8], out: &'o mut Output) -> &'o [u8] {
+    let inp = match Input::decode(input) {
+        Ok(i) => i,
+        Err(e) => return out.fail(Status::Failed, e),
+    };
+    out.reset(inp.max_rows, inp.max_bytes);
+    let res = if inp.check_only {
+        match checker {
+            Some(c) => c(&inp),
+            None => Ok(()),
+        }
+    } else {
+        handler(&inp, out)
+    };
+    match res {
+        Err(Error::Malformed(t)) => out.fail(Status::Malformed, &t),
+        Err(Error::Failed(t)) => out.fail(Status::Failed, &t),
+        Ok(()) if inp.check_only => {
+            out.reset(0, 0);
+            out.finish()
+        }
+        Ok(()) => match out.over_text() {
+            Some(t) => out.fail(Status::Limit, &t),
+            None => out.finish(),
+        },
+    }
+}
+
+/// Implementation of `export_formatter!`; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use super::{Checker, Handler, Output, Status};
+
+    // One instance runs one call at a time, on one thread: plain statics
+    // are the guest's state, as in any wasm32-unknown-unknown module.
+    static mut INBUF: Vec<u8> = Vec::new();
+    static mut OUT: Output = Output::new();
+
+    /// `lakegate_input`: a buffer of at least `size` bytes, kept and reused.
+    pub fn input(size: i32) -> i32 {
+        if size < 0 {
+            return 0;
+        }
+        // SAFETY: single-threaded guest; no reference outlives this call.
+        unsafe {
+            let buf = &mut *core::ptr::addr_of_mut!(INBUF);
+            if (size as usize) > buf.len() || buf.is_empty() {
+                let n = (size as usize).max(4096);
+                *buf = vec![0; n];
+            }
+            buf.as_mut_ptr() as usize as i32
+        }
+    }
+
+    /// `lakegate_format`: handles the `len`-byte input in the input buffer.
+    pub fn format(len: i32, handler: Handler, checker: Option<Checker>) -> i64 {
+        // SAFETY: single-threaded guest; the output stays valid until the
+        // next call, as the ABI says.
+        unsafe {
+            let buf = &*core::ptr::addr_of!(INBUF);
+            let out = &mut *core::ptr::addr_of_mut!(OUT);
+            let res = if len < 0 || len as usize > buf.len() {
+                out.fail(Status::Failed, "sdk: input length out of range")
+            } else {
+                super::run(handler, checker, &buf[..len as usize], out)
+            };
+            ((res.as_ptr() as usize as i64) << 32) | res.len() as i64
+        }
+    }
+}
+
+/// Defines the ABI exports for a formatter function and, optionally, a
+/// route-check function. Use it once, in the plugin's `cdylib` crate.
+#[macro_export]
+macro_rules! export_formatter {
+    ($handler:path) => {
+        $crate::export_formatter!(@exports $handler, ::core::option::Option::None);
+    };
+    ($handler:path, $checker:path) => {
+        $crate::export_formatter!(@exports $handler,
+            ::core::option::Option::Some($checker as $crate::Checker));
+    };
+    (@exports $handler:path, $checker:expr) => {
+        #[no_mangle]
+        pub extern "C" fn lakegate_abi_version() -> i32 {
+            $crate::ABI_VERSION
+        }
+        #[no_mangle]
+        pub extern "C" fn lakegate_input(size: i32) -> i32 {
+            $crate::__private::input(size)
+        }
+        #[no_mangle]
+        pub extern "C" fn lakegate_format(len: i32) -> i64 {
+            $crate::__private::format(len, $handler, $checker)
+        }
+    };
+}
