@@ -17,7 +17,7 @@ type table struct {
 	name string
 	tableSchema
 	parts    map[int64]*partition // by UTC day number
-	files    []fileRef            // Parquet files, in the order written
+	files    []*dataFile          // live Parquet files, in the order written (compacted files where their sources were)
 	nextFile uint64               // number of the next part file
 	log      *slog.Logger
 }
@@ -29,13 +29,6 @@ func newTable(name, timeColumn string, log *slog.Logger) *table {
 		parts:       make(map[int64]*partition),
 		log:         log.With("table", name),
 	}
-}
-
-// fileRef is a renamed, synced Parquet file of a table.
-type fileRef struct {
-	path string
-	day  int64
-	rows int64
 }
 
 // batch is an immutable record of buffered rows with the WAL sequence

@@ -70,7 +70,7 @@ func (s *Store) flushPartition(k partKey) error {
 	cut := time.Now()
 	s.mu.Unlock()
 
-	path, nrows, renamed, err := writeParquet(dir, fileNo, sc, recs, maxSeq, s.opts.TimeColumn, s.mem)
+	path, nrows, renamed, err := writeParquet(dir, fileNo, sc, recs, maxSeq, nil, s.opts.TimeColumn, s.mem)
 	for _, r := range recs {
 		r.Release()
 	}
@@ -78,6 +78,9 @@ func (s *Store) flushPartition(k partKey) error {
 	s.mu.Lock()
 	if err != nil {
 		s.stats.FlushErrors++
+		s.flushFailures++
+	} else {
+		s.flushFailures = 0
 	}
 	if !renamed {
 		s.mu.Unlock()
@@ -92,7 +95,9 @@ func (s *Store) flushPartition(k partKey) error {
 		err = fmt.Errorf("flushing table %q partition %s: %w", k.table, p.date, err)
 	}
 	droppedRows, droppedBytes := p.dropFlushed(n)
-	t.files = append(t.files, fileRef{path: path, day: p.day, rows: nrows})
+	df := &dataFile{path: path, n: fileNo, day: p.day, rows: nrows, size: fileSizeOf(path), seq: maxSeq}
+	t.files = append(t.files, df)
+	s.stats.DiskBytes += df.size
 	s.stats.FilesWritten++
 	s.stats.RowsFlushed += uint64(droppedRows)
 	s.stats.RowsBuffered -= int64(droppedRows)
@@ -122,7 +127,15 @@ func (s *Store) flushPartition(k partKey) error {
 // complete or absent after a crash. It returns the path and row count, and
 // whether the file was renamed into place (it may be, with an error, when
 // the directory sync fails).
-func writeParquet(dir string, n uint64, sc *arrow.Schema, recs []arrow.Record, maxSeq uint64, timeColumn string, mem memory.Allocator) (string, int64, bool, error) {
+func writeParquet(dir string, n uint64, sc *arrow.Schema, recs []arrow.Record, maxSeq uint64, replaces []uint64, timeColumn string, mem memory.Allocator) (string, int64, bool, error) {
+	return writeParquetWith(dir, n, func(f *os.File) (int64, error) {
+		return encodeParquet(f, sc, recs, maxSeq, replaces, timeColumn, mem)
+	})
+}
+
+// writeParquetWith is writeParquet with the encoding step given: encode
+// writes the whole file to f and returns its row count.
+func writeParquetWith(dir string, n uint64, encode func(*os.File) (int64, error)) (string, int64, bool, error) {
 	if err := ensureDir(dir); err != nil {
 		return "", 0, false, err
 	}
@@ -132,7 +145,7 @@ func writeParquet(dir string, n uint64, sc *arrow.Schema, recs []arrow.Record, m
 	if err != nil {
 		return "", 0, false, fmt.Errorf("creating parquet file: %w", err)
 	}
-	nrows, err := encodeParquet(f, sc, recs, maxSeq, timeColumn, mem)
+	nrows, err := encode(f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -178,7 +191,22 @@ func parquetProps(timeColumn string, mem memory.Allocator) (*parquet.WriterPrope
 	return props, aprops
 }
 
-func encodeParquet(f *os.File, sc *arrow.Schema, recs []arrow.Record, maxSeq uint64, timeColumn string, mem memory.Allocator) (int64, error) {
+func encodeParquet(f *os.File, sc *arrow.Schema, recs []arrow.Record, maxSeq uint64, replaces []uint64, timeColumn string, mem memory.Allocator) (int64, error) {
+	return encodeParquetFrom(f, sc, maxSeq, replaces, timeColumn, mem, func(put func(arrow.Record) error) error {
+		for _, rec := range recs {
+			if err := put(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// encodeParquetFrom writes a store file to f: the records produce passes to
+// put (any prefix of sc's schema; widened to sc), and the key-value
+// metadata wal_seq = maxSeq and, for a compacted file, the part numbers it
+// replaces.
+func encodeParquetFrom(f *os.File, sc *arrow.Schema, maxSeq uint64, replaces []uint64, timeColumn string, mem memory.Allocator, produce func(put func(arrow.Record) error) error) (int64, error) {
 	// The Parquet writer closes its sink and, in this version, drops the
 	// error of writing the footer; hide Close and keep the first error.
 	sink := &errWriter{w: bufio.NewWriterSize(f, 1<<20)}
@@ -187,24 +215,31 @@ func encodeParquet(f *os.File, sc *arrow.Schema, recs []arrow.Record, maxSeq uin
 	if err != nil {
 		return 0, fmt.Errorf("starting parquet writer: %w", err)
 	}
-	if err := fw.AppendKeyValueMetadata(walSeqKey, strconv.FormatUint(maxSeq, 10)); err != nil {
+	err = fw.AppendKeyValueMetadata(walSeqKey, strconv.FormatUint(maxSeq, 10))
+	if err == nil && len(replaces) > 0 {
+		err = fw.AppendKeyValueMetadata(replacesKey, formatPartNumbers(replaces))
+	}
+	if err != nil {
 		fw.Close()
 		return 0, fmt.Errorf("adding parquet metadata: %w", err)
 	}
 	var nrows int64
-	for _, rec := range recs {
+	err = produce(func(rec arrow.Record) error {
 		wide, err := widen(rec, sc, mem)
 		if err != nil {
-			fw.Close()
-			return 0, err
+			return err
 		}
 		err = fw.WriteBuffered(wide)
 		nrows += wide.NumRows()
 		wide.Release()
 		if err != nil {
-			fw.Close()
-			return 0, fmt.Errorf("writing parquet rows: %w", err)
+			return fmt.Errorf("writing parquet rows: %w", err)
 		}
+		return sink.err
+	})
+	if err != nil {
+		fw.Close()
+		return 0, err
 	}
 	if err := fw.Close(); err != nil {
 		return 0, fmt.Errorf("closing parquet writer: %w", err)

@@ -56,8 +56,8 @@ func TestSnapshotSurvivesFlushDuringScan(t *testing.T) {
 	equalStrings(t, "new snapshot", numbered(t, s, "a"), sorted(want))
 }
 
-// TestHammer: writers (durable and not), snapshot readers and a flusher at
-// once. Every snapshot holds every row acknowledged before it exactly once,
+// TestHammer: writers (durable and not), snapshot readers and a flusher
+// that also compacts, at once. Every snapshot holds every row acknowledged before it exactly once,
 // and at the end every written row is in the files exactly once.
 func TestHammer(t *testing.T) {
 	const (
@@ -75,6 +75,7 @@ func TestHammer(t *testing.T) {
 	opts.MaxRows = 97 // background flushes too
 	opts.MaxAge = 50 * time.Millisecond
 	opts.SyncInterval = 5 * time.Millisecond
+	opts.CompactMinFiles = 2 // compactions replace files under the readers
 	s := openTest(t, opts)
 
 	tableOf := func(i int) string { return fmt.Sprintf("h%d", i%tables) }
@@ -123,10 +124,16 @@ func TestHammer(t *testing.T) {
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		for !done.Load() {
+		for n := 0; !done.Load(); n++ {
 			if err := s.Flush(context.Background()); err != nil {
 				errc <- err
 				return
+			}
+			if n%2 == 1 {
+				if err := s.Maintain(context.Background()); err != nil {
+					errc <- err
+					return
+				}
 			}
 			time.Sleep(3 * time.Millisecond)
 		}
@@ -136,6 +143,13 @@ func TestHammer(t *testing.T) {
 	bg.Wait()
 	close(errc)
 	for err := range errc {
+		t.Fatal(err)
+	}
+	// One more pass, so the final checks and the reopen see compacted files.
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Maintain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	all := make([]int64, writers)

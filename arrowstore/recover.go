@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,16 @@ import (
 func (s *Store) recover(ctx context.Context) error {
 	covered := make(map[partKey]uint64)
 	var maxFileSeq uint64
+	retired, err := readRetired(s.retiredPath())
+	if err != nil {
+		return err
+	}
+	s.retired = retired
+	for _, rp := range retired {
+		k := partKey{rp.Table, rp.Day}
+		covered[k] = max(covered[k], rp.Seq)
+		maxFileSeq = max(maxFileSeq, rp.Seq)
+	}
 	if err := s.loadTables(ctx, covered, &maxFileSeq); err != nil {
 		return err
 	}
@@ -77,6 +88,9 @@ func (s *Store) recover(ctx context.Context) error {
 	if err := lg.Release(s.lowWaterLocked()); err != nil {
 		return fmt.Errorf("releasing wal segments: %w", err)
 	}
+	if err := s.pruneRetired(); err != nil {
+		return err
+	}
 	if s.stats.RowsReplayed > 0 || last > 0 {
 		s.log.Info("arrowstore: recovered", "rows_replayed", s.stats.RowsReplayed, "last_seq", last, "tables", len(s.tables))
 	}
@@ -112,6 +126,11 @@ type partFile struct {
 	n    uint64
 	day  int64
 	path string
+
+	fields   []arrow.Field
+	seq      uint64
+	rows     int64
+	replaces []uint64
 }
 
 func (s *Store) loadTable(name string, covered map[partKey]uint64, maxSeq *uint64) error {
@@ -143,21 +162,41 @@ func (s *Store) loadTable(name string, covered map[partKey]uint64, maxSeq *uint6
 		return nil
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].n < files[j].n })
-	t := newTable(name, s.opts.TimeColumn, s.log)
-	for _, pf := range files {
-		fields, seq, nrows, err := readFooter(pf.path, s.mem)
+	replaced := map[uint64]bool{}
+	for i := range files {
+		pf := &files[i]
+		var err error
+		pf.fields, pf.seq, pf.rows, pf.replaces, err = readFooter(pf.path, s.mem)
 		if err != nil {
 			return err
 		}
-		if err := t.merge(pf.path, s.opts.TimeColumn, fields); err != nil {
+		for _, n := range pf.replaces {
+			replaced[n] = true
+		}
+	}
+	t := newTable(name, s.opts.TimeColumn, s.log)
+	var gone []*dataFile
+	for _, pf := range files {
+		t.nextFile = max(t.nextFile, pf.n+1)
+		df := &dataFile{path: pf.path, n: pf.n, day: pf.day, rows: pf.rows, size: fileSizeOf(pf.path), seq: pf.seq}
+		// A crash after a compaction's rename or during retention leaves
+		// files that are no longer the table's: their rows are in the
+		// compacted file, or were meant to be deleted.
+		if replaced[pf.n] || s.isRetired(name, pf.day, pf.seq) {
+			s.log.Info("arrowstore: deleting file replaced by compaction or retired", "file", pf.path)
+			gone = append(gone, df)
+			continue
+		}
+		if err := t.merge(pf.path, s.opts.TimeColumn, pf.fields); err != nil {
 			return err
 		}
 		k := partKey{name, pf.day}
-		covered[k] = max(covered[k], seq)
-		*maxSeq = max(*maxSeq, seq)
-		t.files = append(t.files, fileRef{path: pf.path, day: pf.day, rows: nrows})
-		t.nextFile = pf.n + 1
+		covered[k] = max(covered[k], pf.seq)
+		*maxSeq = max(*maxSeq, pf.seq)
+		t.files = append(t.files, df)
+		s.stats.DiskBytes += df.size
 	}
+	s.removeFiles(gone)
 	s.tables[name] = t
 	s.stats.Tables = len(s.tables)
 	return nil
@@ -238,31 +277,66 @@ func slicesContainsName(cols []pendingColumn, name string) bool {
 	return false
 }
 
-// readFooter returns a Parquet file's Arrow fields, its lakegate.wal_seq
-// and its row count, reading only the footer.
-func readFooter(path string, mem memory.Allocator) ([]arrow.Field, uint64, int64, error) {
+// readFooter returns a Parquet file's Arrow fields, its lakegate.wal_seq,
+// its row count and the part numbers it replaces, reading only the footer.
+func readFooter(path string, mem memory.Allocator) ([]arrow.Field, uint64, int64, []uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("opening parquet file: %w", err)
+		return nil, 0, 0, nil, fmt.Errorf("opening parquet file: %w", err)
 	}
 	rdr, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		f.Close()
-		return nil, 0, 0, fmt.Errorf("reading parquet footer of %s: %w", path, err)
+		return nil, 0, 0, nil, fmt.Errorf("reading parquet footer of %s: %w", path, err)
 	}
 	defer rdr.Close()
 	md := rdr.MetaData()
 	sc, err := pqarrow.FromParquet(md.Schema, nil, md.KeyValueMetadata())
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("reading schema of %s: %w", path, err)
+		return nil, 0, 0, nil, fmt.Errorf("reading schema of %s: %w", path, err)
 	}
 	v := md.KeyValueMetadata().FindValue(walSeqKey)
 	if v == nil {
-		return nil, 0, 0, fmt.Errorf("file %s has no %s metadata (not written by this store?)", path, walSeqKey)
+		return nil, 0, 0, nil, fmt.Errorf("file %s has no %s metadata (not written by this store?)", path, walSeqKey)
 	}
 	seq, err := strconv.ParseUint(*v, 10, 64)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("file %s: bad %s %q", path, walSeqKey, *v)
+		return nil, 0, 0, nil, fmt.Errorf("file %s: bad %s %q", path, walSeqKey, *v)
 	}
-	return sc.Fields(), seq, rdr.NumRows(), nil
+	var replaces []uint64
+	if v := md.KeyValueMetadata().FindValue(replacesKey); v != nil {
+		if replaces, err = parsePartNumbers(*v); err != nil {
+			return nil, 0, 0, nil, fmt.Errorf("file %s: %s: %w", path, replacesKey, err)
+		}
+	}
+	return sc.Fields(), seq, rdr.NumRows(), replaces, nil
+}
+
+// isRetired reports whether retention deleted the partition's files up to
+// at least seq.
+func (s *Store) isRetired(table string, day int64, seq uint64) bool {
+	for _, rp := range s.retired {
+		if rp.Table == table && rp.Day == day && seq <= rp.Seq {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneRetired forgets retired partitions that no log segment can still
+// hold rows of (every remaining record has a higher seq).
+func (s *Store) pruneRetired() error {
+	if len(s.retired) == 0 {
+		return nil
+	}
+	oldest := s.wal.Stats().Oldest
+	keep := slices.DeleteFunc(slices.Clone(s.retired), func(rp retiredPart) bool { return oldest == 0 || rp.Seq < oldest })
+	if len(keep) == len(s.retired) {
+		return nil
+	}
+	if err := writeRetired(s.walDir(), keep); err != nil {
+		return err
+	}
+	s.retired = keep
+	return nil
 }

@@ -52,8 +52,9 @@ type Snapshot struct {
 	table   string
 	tr      TimeRange
 	mem     memory.Allocator
+	store   *Store
 	recs    []arrow.Record // retained in-memory batches
-	files   []fileRef
+	files   []*dataFile    // referenced: not deleted before Release
 	release sync.Once
 }
 
@@ -70,7 +71,7 @@ func (s *Store) Snapshot(table string, tr TimeRange) (*Snapshot, error) {
 	if t == nil {
 		return nil, fmt.Errorf("taking snapshot: %w: %q", ErrNoTable, table)
 	}
-	snap := &Snapshot{Schema: t.schema, table: table, tr: tr, mem: s.mem}
+	snap := &Snapshot{Schema: t.schema, table: table, tr: tr, mem: s.mem, store: s}
 	days := make([]int64, 0, len(t.parts))
 	for day := range t.parts {
 		if tr.overlapsDay(day) {
@@ -88,19 +89,23 @@ func (s *Store) Snapshot(table string, tr TimeRange) (*Snapshot, error) {
 	}
 	for _, f := range t.files {
 		if tr.overlapsDay(f.day) {
+			f.refs++
 			snap.files = append(snap.files, f)
 		}
 	}
 	return snap, nil
 }
 
-// Release frees the snapshot's in-memory batches. It is safe to call twice.
+// Release frees the snapshot's in-memory batches and lets retention and
+// compaction delete the files it held. It is safe to call twice.
 func (sn *Snapshot) Release() {
 	sn.release.Do(func() {
 		for _, r := range sn.recs {
 			r.Release()
 		}
 		sn.recs = nil
+		sn.store.unref(sn.files)
+		sn.files = nil
 	})
 }
 
@@ -175,7 +180,7 @@ func (sn *Snapshot) emit(rec arrow.Record, out *arrow.Schema, fn func(arrow.Reco
 }
 
 // scanFile reads the row groups of one file that may hold rows in range.
-func (sn *Snapshot) scanFile(ctx context.Context, f fileRef, out *arrow.Schema, fn func(arrow.Record) error) error {
+func (sn *Snapshot) scanFile(ctx context.Context, f *dataFile, out *arrow.Schema, fn func(arrow.Record) error) error {
 	osf, err := os.Open(f.path)
 	if err != nil {
 		return fmt.Errorf("scanning %q: opening %s: %w", sn.table, f.path, err)

@@ -29,6 +29,17 @@ import (
 // ErrNoTable is returned by Snapshot for a table the store does not know.
 var ErrNoTable = errors.New("no such table")
 
+// ErrBackpressure is returned by Write, storing nothing, while the store
+// holds more than Options.MaxBufferedBytes of rows not yet in Parquet, or
+// while flushes keep failing. The caller should refuse the message (MQTT 5:
+// reason 0x97 quota exceeded) so the client retries later; nothing already
+// acknowledged is dropped.
+var ErrBackpressure = errors.New("store overloaded: too many rows waiting for Parquet")
+
+// flushFailuresForBackpressure is how many flushes in a row must fail
+// before Write refuses rows.
+const flushFailuresForBackpressure = 3
+
 // walDirName is the log directory inside Options.Dir. Readers of the data
 // directory skip it because it starts with '_'.
 const walDirName = "_wal"
@@ -58,6 +69,11 @@ type Stats struct {
 	RowsBuffered  int64  // rows in memory, not yet in a file
 	BytesBuffered int64  // estimated size of the buffered rows
 	Tables        int    // tables known
+
+	DiskBytes      int64  // bytes of the tables' live Parquet files
+	FilesRetired   uint64 // files deleted (or waiting for snapshots) by retention
+	FilesCompacted uint64 // small files merged away by compaction
+	Backpressured  uint64 // Writes refused with ErrBackpressure
 }
 
 // Store is the row store. Its methods are safe for concurrent use.
@@ -82,6 +98,13 @@ type Store struct {
 	// holdWAL stops segment deletion after a file was renamed but its
 	// directory could not be synced.
 	holdWAL bool
+	// flushFailures counts failed flushes since the last one that worked.
+	flushFailures int
+	// retired lists partitions deleted by retention (see files.go);
+	// changed only under flushMu.
+	retired []retiredPart
+	// deadHeld counts retired files that snapshots still hold.
+	deadHeld int
 
 	// scratch, reused by Write under mu
 	encBuf   []byte
@@ -122,9 +145,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.abandon()
 		return nil, fmt.Errorf("opening store in %s: %w", opts.Dir, err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.flusher()
 	go s.syncer()
+	go s.maintainer()
 	return s, nil
 }
 
@@ -142,6 +166,16 @@ func (s *Store) Write(ctx context.Context, rs []rows.Row, durable bool) (WriteRe
 	if s.closed {
 		s.mu.Unlock()
 		return WriteResult{}, fmt.Errorf("writing rows: %w", rows.ErrStoreClosed)
+	}
+	if s.stats.BytesBuffered >= s.opts.MaxBufferedBytes || s.flushFailures >= flushFailuresForBackpressure {
+		s.stats.Backpressured++
+		buffered, failures := s.stats.BytesBuffered, s.flushFailures
+		s.mu.Unlock()
+		select { // let the flusher catch up
+		case s.kick <- struct{}{}:
+		default:
+		}
+		return WriteResult{}, fmt.Errorf("writing rows: %w (%d bytes buffered, %d failed flushes)", ErrBackpressure, buffered, failures)
 	}
 	res := s.normalizeLocked(rs)
 	s.stats.RowsRejected += uint64(len(res.Rejected))
@@ -432,8 +466,12 @@ func (s *Store) flushAllLocked(ctx context.Context) error {
 func (s *Store) flushDue(now time.Time) {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	over := s.stats.BytesBuffered >= s.opts.MaxBufferedBytes
+	s.mu.Unlock()
 	due := s.partitionsWhere(func(p *partition) bool {
-		return p.rows >= s.opts.MaxRows || p.bytes >= s.opts.MaxBytes || now.Sub(p.firstAt) >= s.opts.MaxAge
+		// Over the buffer cap, every partition goes, so Write can take rows again.
+		return over || p.rows >= s.opts.MaxRows || p.bytes >= s.opts.MaxBytes || now.Sub(p.firstAt) >= s.opts.MaxAge
 	})
 	for _, k := range due {
 		if err := s.flushPartition(k); err != nil {

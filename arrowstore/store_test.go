@@ -26,7 +26,8 @@ import (
 func TestOptions(t *testing.T) {
 	d := Options{Dir: "x"}.WithDefaults()
 	if d.TimeColumn != "ts" || d.MaxRows != 100_000 || d.MaxBytes != 32<<20 || d.MaxAge != 10*time.Second ||
-		d.SyncInterval != 200*time.Millisecond || d.Allocator == nil || d.Logger == nil {
+		d.SyncInterval != 200*time.Millisecond || d.Allocator == nil || d.Logger == nil ||
+		d.MaxBufferedBytes != 256<<20 || d.CompactMinFiles != 8 || d.CompactMaxBytes != 64<<20 || d.MaintenanceInterval != time.Minute {
 		t.Fatalf("defaults: %+v", d)
 	}
 	if err := d.Validate(); err != nil {
@@ -44,6 +45,13 @@ func TestOptions(t *testing.T) {
 		{"negative bytes", func(o *Options) { o.MaxBytes = -1 }, "max_bytes"},
 		{"negative age", func(o *Options) { o.MaxAge = -time.Second }, "max_age"},
 		{"negative sync", func(o *Options) { o.SyncInterval = -time.Second }, "sync_interval"},
+		{"negative buffer cap", func(o *Options) { o.MaxBufferedBytes = -1 }, "max_buffered_bytes"},
+		{"negative retention", func(o *Options) { o.Retention = -time.Hour }, "retention"},
+		{"bad retention table", func(o *Options) { o.RetentionByTable = []TableRetention{{Table: "a/b", MaxAge: time.Hour}} }, "retention_by_table[0].table"},
+		{"negative table retention", func(o *Options) { o.RetentionByTable = []TableRetention{{Table: "a", MaxAge: -1}} }, "retention_by_table[0].max_age"},
+		{"negative disk budget", func(o *Options) { o.MaxDiskBytes = -1 }, "max_disk_bytes"},
+		{"negative compact size", func(o *Options) { o.CompactMaxBytes = -1 }, "compact_max_bytes"},
+		{"negative maintenance", func(o *Options) { o.MaintenanceInterval = -time.Second }, "maintenance_interval"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

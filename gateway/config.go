@@ -8,7 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/lakegate/lakegate/arrowstore/rows"
+	"github.com/lakegate/lakegate/gateway/auth"
+	"github.com/lakegate/lakegate/gateway/listen"
 )
 
 //go:embed default.yaml
@@ -21,6 +25,8 @@ func DefaultConfigYAML() []byte { return append([]byte(nil), defaultConfigYAML..
 // Config is the whole gateway configuration as decoded from YAML.
 type Config struct {
 	Listeners ListenersConfig `mapstructure:"listeners"`
+	Auth      AuthConfig      `mapstructure:"auth"`
+	Broker    BrokerConfig    `mapstructure:"broker"`
 	Storage   StorageConfig   `mapstructure:"storage"`
 	Plugins   PluginsConfig   `mapstructure:"plugins"`
 	Routes    []RouteConfig   `mapstructure:"routes"`
@@ -34,8 +40,86 @@ type ListenersConfig struct {
 
 // MQTTListenerConfig is one MQTT listener.
 type MQTTListenerConfig struct {
-	ID      string `mapstructure:"id"`
-	Address string `mapstructure:"address"`
+	ID string `mapstructure:"id"`
+	// Type is tcp (the default when empty), tls or ws; ws with TLS set is wss.
+	Type    string     `mapstructure:"type"`
+	Address string     `mapstructure:"address"`
+	TLS     *TLSConfig `mapstructure:"tls"`
+}
+
+// TLSConfig names a TLS listener's PEM files.
+type TLSConfig struct {
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// ClientCAFile, when set, requires clients to present a certificate
+	// signed by one of these CAs.
+	ClientCAFile string `mapstructure:"client_ca_file"`
+}
+
+// AnonymousMode says whether clients may connect without a user name:
+// "auto" (only while no users are configured), "true" or "false".
+type AnonymousMode string
+
+// The values of AnonymousMode.
+const (
+	AnonymousAuto  AnonymousMode = "auto"
+	AnonymousAllow AnonymousMode = "true"
+	AnonymousDeny  AnonymousMode = "false"
+)
+
+// AuthConfig is who may connect and what they may publish and subscribe to.
+type AuthConfig struct {
+	AllowAnonymous AnonymousMode   `mapstructure:"allow_anonymous"`
+	Users          []UserConfig    `mapstructure:"users"`
+	ACL            []ACLRuleConfig `mapstructure:"acl"`
+}
+
+// AnonymousAllowed resolves AllowAnonymous.
+func (a *AuthConfig) AnonymousAllowed() bool {
+	switch a.AllowAnonymous {
+	case AnonymousAllow:
+		return true
+	case AnonymousDeny:
+		return false
+	}
+	return len(a.Users) == 0
+}
+
+// UserConfig is one account; PasswordHash is a bcrypt hash (`lakegate passwd`).
+type UserConfig struct {
+	Username     string `mapstructure:"username"`
+	PasswordHash string `mapstructure:"password_hash"`
+}
+
+// ACLRuleConfig allows the clients it applies to (by user name and client
+// id; empty means any) to publish and subscribe to topics its filters
+// cover. %u and %c in a filter stand for the user name and the client id.
+type ACLRuleConfig struct {
+	User      string   `mapstructure:"user"`
+	ClientID  string   `mapstructure:"client_id"`
+	Publish   []string `mapstructure:"publish"`
+	Subscribe []string `mapstructure:"subscribe"`
+}
+
+// BrokerConfig bounds what clients may do to the broker.
+type BrokerConfig struct {
+	// MaxPacketSize is the largest MQTT packet accepted; a larger one ends
+	// the connection (MQTT 5: DISCONNECT 0x95).
+	MaxPacketSize ByteSize `mapstructure:"max_packet_size"`
+	// MaxConnections is how many clients may be connected at once; 0 means no limit.
+	MaxConnections int `mapstructure:"max_connections"`
+	// ConnectTimeout is how long a new connection has to send its CONNECT.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// ReceiveMaximum is how many QoS 1/2 messages a client may have in
+	// flight towards the broker.
+	ReceiveMaximum int `mapstructure:"receive_maximum"`
+	// MaxInflight is how many QoS 1/2 messages the broker holds for one
+	// client (in flight or queued while it is offline).
+	MaxInflight int `mapstructure:"max_inflight"`
+	// PublishRate is PUBLISH packets per second per client; 0 = unlimited.
+	PublishRate float64 `mapstructure:"publish_rate"`
+	// PublishBurst is how many PUBLISH packets may arrive at once; 0 = the rate.
+	PublishBurst int `mapstructure:"publish_burst"`
 }
 
 // HTTPListenerConfig is the query API endpoint; an empty address disables it.
@@ -45,10 +129,33 @@ type HTTPListenerConfig struct {
 
 // StorageConfig places and paces the Parquet store.
 type StorageConfig struct {
-	Dir          string        `mapstructure:"dir"`
-	TimeColumn   string        `mapstructure:"time_column"`
-	Flush        FlushConfig   `mapstructure:"flush"`
-	SyncInterval time.Duration `mapstructure:"sync_interval"`
+	Dir                 string           `mapstructure:"dir"`
+	TimeColumn          string           `mapstructure:"time_column"`
+	Flush               FlushConfig      `mapstructure:"flush"`
+	SyncInterval        time.Duration    `mapstructure:"sync_interval"`
+	MaxBufferedBytes    ByteSize         `mapstructure:"max_buffered_bytes"`
+	Retention           RetentionConfig  `mapstructure:"retention"`
+	Compaction          CompactionConfig `mapstructure:"compaction"`
+	MaintenanceInterval time.Duration    `mapstructure:"maintenance_interval"`
+}
+
+// RetentionConfig says how long rows are kept and how much disk they may use.
+type RetentionConfig struct {
+	MaxAge       time.Duration          `mapstructure:"max_age"`        // 0 keeps rows forever
+	MaxDiskBytes ByteSize               `mapstructure:"max_disk_bytes"` // 0 sets no budget
+	Tables       []TableRetentionConfig `mapstructure:"tables"`
+}
+
+// TableRetentionConfig overrides the retention age of one table.
+type TableRetentionConfig struct {
+	Table  string        `mapstructure:"table"`
+	MaxAge time.Duration `mapstructure:"max_age"`
+}
+
+// CompactionConfig says when small Parquet files of a partition are merged.
+type CompactionConfig struct {
+	MinFiles int      `mapstructure:"min_files"` // merge when a partition has this many files; negative turns compaction off
+	MaxBytes ByteSize `mapstructure:"max_bytes"` // largest merged file
 }
 
 // FlushConfig says when a buffered partition becomes a Parquet file.
@@ -147,6 +254,44 @@ func (c *Config) Validate() error {
 		if err := checkHostPort(l.Address); err != nil {
 			bad(key+".address", "%v", err)
 		}
+		switch l.Type {
+		case "", listen.TypeTCP:
+			if l.TLS != nil {
+				bad(key+".tls", "tls settings need type tls or ws")
+			}
+		case listen.TypeTLS, listen.TypeWS:
+			if l.TLS == nil && l.Type == listen.TypeTLS {
+				bad(key+".tls", "type tls needs tls.cert_file and tls.key_file")
+			}
+			if l.TLS != nil && (l.TLS.CertFile == "" || l.TLS.KeyFile == "") {
+				bad(key+".tls", "needs cert_file and key_file")
+			}
+		default:
+			bad(key+".type", "unknown listener type %q: want one of %v", l.Type, listen.Types)
+		}
+	}
+	c.validateAuth(bad)
+	b := c.Broker
+	if b.MaxPacketSize < 0 || b.MaxPacketSize > 268435455+5 {
+		bad("broker.max_packet_size", "must be between 0 (no limit) and 256MiB, got %d", b.MaxPacketSize)
+	}
+	if b.MaxConnections < 0 {
+		bad("broker.max_connections", "must not be negative")
+	}
+	if b.ConnectTimeout < 0 {
+		bad("broker.connect_timeout", "must not be negative")
+	}
+	if b.ReceiveMaximum < 1 || b.ReceiveMaximum > 65535 {
+		bad("broker.receive_maximum", "must be between 1 and 65535, got %d", b.ReceiveMaximum)
+	}
+	if b.MaxInflight < 1 || b.MaxInflight > 65535 {
+		bad("broker.max_inflight", "must be between 1 and 65535, got %d", b.MaxInflight)
+	}
+	if b.PublishRate < 0 {
+		bad("broker.publish_rate", "must not be negative")
+	}
+	if b.PublishBurst < 0 {
+		bad("broker.publish_burst", "must not be negative")
 	}
 	if len(c.Listeners.MQTT) == 0 {
 		bad("listeners.mqtt", "at least one MQTT listener is needed")
@@ -174,6 +319,31 @@ func (c *Config) Validate() error {
 	if c.Storage.SyncInterval <= 0 {
 		bad("storage.sync_interval", "must be positive, got %s", c.Storage.SyncInterval)
 	}
+	if c.Storage.MaxBufferedBytes <= 0 {
+		bad("storage.max_buffered_bytes", "must be positive, got %d", c.Storage.MaxBufferedBytes)
+	}
+	if c.Storage.MaintenanceInterval <= 0 {
+		bad("storage.maintenance_interval", "must be positive, got %s", c.Storage.MaintenanceInterval)
+	}
+	ret := c.Storage.Retention
+	if ret.MaxAge < 0 {
+		bad("storage.retention.max_age", "must not be negative")
+	}
+	if ret.MaxDiskBytes < 0 {
+		bad("storage.retention.max_disk_bytes", "must not be negative")
+	}
+	for i, tr := range ret.Tables {
+		key := fmt.Sprintf("storage.retention.tables[%d]", i)
+		if err := rows.CheckTableName(tr.Table); err != nil {
+			bad(key+".table", "%v", err)
+		}
+		if tr.MaxAge < 0 {
+			bad(key+".max_age", "must not be negative")
+		}
+	}
+	if c.Storage.Compaction.MaxBytes <= 0 {
+		bad("storage.compaction.max_bytes", "must be positive, got %d", c.Storage.Compaction.MaxBytes)
+	}
 	lim := c.Plugins.Limits
 	if lim.CallTimeout < 0 {
 		bad("plugins.limits.call_timeout", "must not be negative")
@@ -200,6 +370,49 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateAuth checks the auth section.
+func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
+	a := c.Auth
+	switch a.AllowAnonymous {
+	case AnonymousAuto, AnonymousAllow:
+	case AnonymousDeny:
+		if len(a.Users) == 0 {
+			bad("auth.allow_anonymous", "false with no users: no client could connect")
+		}
+	default:
+		bad("auth.allow_anonymous", "%q: want auto, true or false", a.AllowAnonymous)
+	}
+	seen := map[string]bool{}
+	for i, u := range a.Users {
+		key := fmt.Sprintf("auth.users[%d]", i)
+		if u.Username == "" {
+			bad(key+".username", "must not be empty")
+		} else if seen[u.Username] {
+			bad(key+".username", "duplicate user %q", u.Username)
+		}
+		seen[u.Username] = true
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			bad(key+".password_hash", "not a bcrypt hash (make one with `lakegate passwd`)")
+		}
+	}
+	for i, r := range a.ACL {
+		key := fmt.Sprintf("auth.acl[%d]", i)
+		if len(r.Publish) == 0 && len(r.Subscribe) == 0 {
+			bad(key, "allows nothing: give publish or subscribe filters")
+		}
+		for j, f := range r.Publish {
+			if err := auth.CheckFilter(f); err != nil {
+				bad(fmt.Sprintf("%s.publish[%d]", key, j), "%v", err)
+			}
+		}
+		for j, f := range r.Subscribe {
+			if err := auth.CheckFilter(f); err != nil {
+				bad(fmt.Sprintf("%s.subscribe[%d]", key, j), "%v", err)
+			}
+		}
+	}
 }
 
 func checkHostPort(addr string) error {

@@ -48,7 +48,20 @@ func describeLoad(cfg *Config, err error) string {
 		return "error:\n" + strings.ReplaceAll(err.Error(), "testdata/config/", "") + "\n"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "listeners: %v http=%q\n", cfg.Listeners.MQTT, cfg.Listeners.HTTP.Address)
+	for i, l := range cfg.Listeners.MQTT {
+		fmt.Fprintf(&b, "listeners.mqtt[%d]: id=%s type=%q address=%s", i, l.ID, l.Type, l.Address)
+		if l.TLS != nil {
+			fmt.Fprintf(&b, " tls=%+v", *l.TLS)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "listeners.http: %q\n", cfg.Listeners.HTTP.Address)
+	a := cfg.Auth
+	fmt.Fprintf(&b, "auth: allow_anonymous=%s (anonymous allowed: %t) users=%d\n", a.AllowAnonymous, a.AnonymousAllowed(), len(a.Users))
+	for i, r := range a.ACL {
+		fmt.Fprintf(&b, "auth.acl[%d]: %+v\n", i, r)
+	}
+	fmt.Fprintf(&b, "broker: %+v\n", cfg.Broker)
 	fmt.Fprintf(&b, "storage: dir=%s time_column=%s max_rows=%d max_bytes=%d max_age=%s sync=%s\n",
 		cfg.Storage.Dir, cfg.Storage.TimeColumn, cfg.Storage.Flush.MaxRows, cfg.Storage.Flush.MaxBytes,
 		cfg.Storage.Flush.MaxAge, cfg.Storage.SyncInterval)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/lakegate/lakegate/arrowstore"
@@ -47,7 +46,7 @@ type Gateway struct {
 	ingester   *Ingester
 	engine     *query.Engine
 	broker     *mqtt.Server
-	mqttLns    []*listeners.TCP
+	mqttLns    []listeners.Listener
 	httpSrv    *http.Server
 	httpLn     net.Listener
 	closeOnce  sync.Once
@@ -97,7 +96,16 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		MaxBytes:     int64(sc.Flush.MaxBytes),
 		MaxAge:       sc.Flush.MaxAge,
 		SyncInterval: sc.SyncInterval,
-		Logger:       g.log.With("component", "store"),
+
+		MaxBufferedBytes:    int64(sc.MaxBufferedBytes),
+		Retention:           sc.Retention.MaxAge,
+		RetentionByTable:    tableRetentions(sc.Retention.Tables),
+		MaxDiskBytes:        int64(sc.Retention.MaxDiskBytes),
+		CompactMinFiles:     sc.Compaction.MinFiles,
+		CompactMaxBytes:     int64(sc.Compaction.MaxBytes),
+		MaintenanceInterval: sc.MaintenanceInterval,
+
+		Logger: g.log.With("component", "store"),
 	})
 	if err != nil {
 		return fmt.Errorf("opening store in %s: %w", sc.Dir, err)
@@ -134,20 +142,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.ingester = &Ingester{router: g.router, formatters: g.formatters, store: g.store, log: g.log.With("component", "ingest")}
 	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query")})
 
-	brokerLog := slog.New(quietHandler{g.log.Handler(), slog.LevelInfo}).With("component", "broker")
-	g.broker = mqtt.New(&mqtt.Options{Logger: brokerLog, InlineClient: false})
-	if err := g.broker.AddHook(new(auth.AllowHook), nil); err != nil {
-		return fmt.Errorf("adding auth hook: %w", err)
-	}
-	if err := g.broker.AddHook(&ingestHook{ctx: runCtx, ingest: g.ingester, log: g.log.With("component", "ingest")}, nil); err != nil {
-		return fmt.Errorf("adding ingest hook: %w", err)
-	}
-	for _, lc := range g.cfg.Listeners.MQTT {
-		l := listeners.NewTCP(listeners.Config{ID: lc.ID, Address: lc.Address})
-		if err := g.broker.AddListener(l); err != nil {
-			return fmt.Errorf("listening for MQTT on %s: %w", lc.Address, err)
-		}
-		g.mqttLns = append(g.mqttLns, l)
+	if err := g.startBroker(runCtx); err != nil {
+		return err
 	}
 	if err := g.broker.Serve(); err != nil {
 		return fmt.Errorf("starting broker: %w", err)
@@ -167,6 +163,14 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.log.Info("lakegate started", "mqtt", g.MQTTAddrs(), "http", g.HTTPAddr(), "data", sc.Dir)
 	return nil
+}
+
+func tableRetentions(cfg []TableRetentionConfig) []arrowstore.TableRetention {
+	var out []arrowstore.TableRetention
+	for _, t := range cfg {
+		out = append(out, arrowstore.TableRetention{Table: t.Table, MaxAge: t.MaxAge})
+	}
+	return out
 }
 
 // MQTTAddrs lists the bound MQTT listener addresses (useful with port 0).

@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
 
@@ -104,6 +105,8 @@ func reasonFor(err error) packets.Code {
 		return packets.ErrTopicNameInvalid
 	case errors.Is(err, rows.ErrPluginFailed):
 		return packets.ErrImplementationSpecificError
+	case errors.Is(err, arrowstore.ErrBackpressure):
+		return packets.ErrQuotaExceeded
 	}
 	return packets.ErrUnspecifiedError
 }

@@ -17,6 +17,7 @@ const maxQueryBody = 1 << 20
 // Handler serves the HTTP API:
 //
 //	GET|POST /db/query?q=SQL[&format=json|csv][&timeformat=rfc3339|s|ms|us|ns]
+//	GET      /db/export/{table}.parquet[?from=RFC3339][&to=RFC3339]
 //	GET      /healthz
 //
 // A POST may carry the parameters as a form or as a JSON object
@@ -24,6 +25,7 @@ const maxQueryBody = 1 << 20
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/db/query", g.serveQuery)
+	mux.HandleFunc("GET /db/export/{file}", g.serveExport) // {table}.parquet?from=&to=, see export.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

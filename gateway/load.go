@@ -65,6 +65,7 @@ func loadConfig(name string, file []byte) (*Config, error) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			durationHook,
 			byteSizeHook,
+			anonymousHook,
 		)
 	})
 	if err != nil {
@@ -86,6 +87,20 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 			return nil, fmt.Errorf("invalid duration %q: want e.g. 500ms, 10s, 5m or 1h", s)
 		}
 		return d, nil
+	}
+	return data, nil
+}
+
+// anonymousHook accepts YAML booleans for auth.allow_anonymous.
+func anonymousHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(AnonymousMode("")) {
+		return data, nil
+	}
+	switch x := data.(type) {
+	case bool:
+		return AnonymousMode(strconv.FormatBool(x)), nil
+	case string:
+		return AnonymousMode(strings.ToLower(strings.TrimSpace(x))), nil
 	}
 	return data, nil
 }

@@ -59,7 +59,9 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			},
 		},
 		newQueryCommand(g, stdout),
+		newExportCommand(g, stdout, stderr),
 		newBenchCommand(g, stdout, stderr),
+		newPasswdCommand(stdout),
 		newPluginCommand(g, stdout, stderr),
 		&cobra.Command{
 			Use:   "version",

@@ -17,6 +17,9 @@ func lockDir(path string) (*os.File, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, fmt.Errorf("locking %s: %w", path, ErrLocked)
+		}
 		return nil, fmt.Errorf("locking %s (is another store using this directory?): %w", path, err)
 	}
 	return f, nil

@@ -34,6 +34,10 @@ var ErrCorruptLog = errors.New("wal: corrupt log")
 // since the last good sync can be trusted and the log accepts no more.
 var ErrBroken = errors.New("wal: log broken by earlier I/O error")
 
+// ErrLocked reports that another Log (in this or another process) holds
+// the directory's lock.
+var ErrLocked = errors.New("wal: directory in use by another store")
+
 // Options configure a Log.
 type Options struct {
 	Dir         string       // directory of the segment files; created if missing
@@ -411,13 +415,18 @@ type Stats struct {
 	Segments int    // segment files on disk
 	Appended uint64 // highest seq appended
 	Synced   uint64 // highest seq on disk
+	Oldest   uint64 // first seq of the oldest segment file; 0 if none
 }
 
 // Stats returns counters for monitoring.
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Stats{Syncs: l.syncs.Load(), Segments: len(l.segs), Appended: l.appended, Synced: l.synced}
+	st := Stats{Syncs: l.syncs.Load(), Segments: len(l.segs), Appended: l.appended, Synced: l.synced}
+	if len(l.segs) > 0 {
+		st.Oldest = l.segs[0].first
+	}
+	return st
 }
 
 // Close syncs the active segment, closes every file and releases the

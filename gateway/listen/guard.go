@@ -1,0 +1,215 @@
+package listen
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors a guarded connection ends with.
+var (
+	// ErrPacketTooLarge: the client announced a packet larger than the maximum.
+	ErrPacketTooLarge = errors.New("packet too large")
+	// ErrMalformedLength: a remaining length used more than four bytes.
+	ErrMalformedLength = errors.New("malformed remaining length")
+	// ErrConnectTimeout: no complete CONNECT arrived in time.
+	ErrConnectTimeout = errors.New("no CONNECT in time")
+)
+
+// Guard protects the broker from what a connection sends before mochi
+// parses it: it follows the MQTT framing of the byte stream, ends the
+// connection at the header of a packet larger than MaxPacketSize (telling
+// an MQTT 5 client why with DISCONNECT 0x95, which mochi does not send),
+// and closes connections that do not complete their CONNECT within
+// ConnectTimeout (slow-drip and idle sockets).
+type Guard struct {
+	// MaxPacketSize is the largest whole packet accepted; 0 means no limit.
+	MaxPacketSize uint32
+	// ConnectTimeout bounds the time to the end of the CONNECT packet; 0
+	// means no bound.
+	ConnectTimeout time.Duration
+}
+
+// Wrap returns c guarded.
+func (g Guard) Wrap(c net.Conn) net.Conn {
+	gc := &guardConn{Conn: c, fr: framer{max: g.MaxPacketSize}}
+	if g.ConnectTimeout > 0 {
+		gc.timer = time.AfterFunc(g.ConnectTimeout, func() {
+			if !gc.connected.Load() {
+				gc.closeErr.Store(ErrConnectTimeout)
+				_ = c.Close()
+			}
+		})
+	}
+	return gc
+}
+
+// disconnectTooLarge is an MQTT 5 DISCONNECT with reason 0x95 and no properties.
+var disconnectTooLarge = []byte{0xE0, 0x02, 0x95, 0x00}
+
+type guardConn struct {
+	net.Conn
+	wmu       sync.Mutex // whole packets: mochi writes one packet per Write
+	fr        framer     // owned by the reading goroutine
+	pending   error      // framing error to report at the next Read
+	connected atomic.Bool
+	keepalive atomic.Uint32 // seconds, from the CONNECT
+	closeErr  atomic.Value
+	timer     *time.Timer
+}
+
+func (c *guardConn) Read(p []byte) (int, error) {
+	if c.pending != nil {
+		return 0, c.fail(c.pending)
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		ok, ferr := c.fr.feed(p[:n])
+		if c.fr.packets > 0 && !c.connected.Load() {
+			c.connected.Store(true)
+			c.keepalive.Store(uint32(c.fr.keepalive))
+			if c.timer != nil {
+				c.timer.Stop()
+			}
+		}
+		if ferr != nil {
+			// Hand over the whole packets before the bad header first, so
+			// they are processed (and acknowledged) before the disconnect.
+			c.pending = ferr
+			if ok == 0 {
+				return 0, c.fail(ferr)
+			}
+			return ok, nil
+		}
+	}
+	if err != nil {
+		if ce, _ := c.closeErr.Load().(error); ce != nil {
+			err = fmt.Errorf("%w: %w", ce, err)
+		}
+	}
+	return n, err
+}
+
+// fail ends the connection for a framing error.
+func (c *guardConn) fail(err error) error {
+	if errors.Is(err, ErrPacketTooLarge) && c.fr.version == 5 {
+		c.wmu.Lock()
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Conn.Write(disconnectTooLarge)
+		c.wmu.Unlock()
+	}
+	_ = c.Conn.Close()
+	return err
+}
+
+// SetDeadline makes mochi's keep-alive deadline exactly 1.5 times the
+// keep-alive: mochi computes it in whole seconds (keepalive + keepalive/2),
+// which for a 1 s keep-alive is 1 s.
+func (c *guardConn) SetDeadline(t time.Time) error {
+	if ka := c.keepalive.Load(); ka > 0 && !t.IsZero() {
+		t = time.Now().Add(time.Duration(ka) * 1500 * time.Millisecond)
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *guardConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *guardConn) Close() error {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.Conn.Close()
+}
+
+// framer follows MQTT control packet boundaries in a byte stream.
+type framer struct {
+	max       uint32 // largest packet (fixed header included); 0 = none
+	state     int    // 0: next byte is a packet type; 1: in the remaining length; 2: in the body
+	length    uint32 // remaining length decoded so far
+	shift     uint
+	lenLen    int    // bytes of remaining length seen
+	left      uint32 // body bytes still to come
+	packets   int    // complete packets seen
+	version   byte   // protocol level from the CONNECT (4 = 3.1.1, 5 = 5.0), 0 until known
+	keepalive uint16 // keep-alive seconds from the CONNECT
+	first     []byte // start of the first packet's body, to read the version
+}
+
+// feed consumes p. On a framing error it returns how many leading bytes of p
+// belong to packets before the bad one, and the error; the framer must not
+// be fed again after an error.
+func (f *framer) feed(p []byte) (int, error) {
+	start := 0 // where the packet being framed starts in p (0 if before p)
+	for i := 0; i < len(p); {
+		switch f.state {
+		case 0:
+			start = i
+			f.state, f.length, f.shift, f.lenLen = 1, 0, 0, 0
+			i++
+		case 1:
+			b := p[i]
+			i++
+			f.lenLen++
+			f.length |= uint32(b&0x7f) << f.shift
+			f.shift += 7
+			if b&0x80 != 0 {
+				if f.lenLen == 4 {
+					return start, ErrMalformedLength
+				}
+				continue
+			}
+			if f.max > 0 && uint64(1+f.lenLen)+uint64(f.length) > uint64(f.max) {
+				return start, fmt.Errorf("%w: %d bytes, at most %d", ErrPacketTooLarge, 1+f.lenLen+int(f.length), f.max)
+			}
+			f.left = f.length
+			f.state = 2
+			if f.left == 0 {
+				f.done()
+			}
+		case 2:
+			n := uint32(len(p) - i)
+			if n > f.left {
+				n = f.left
+			}
+			if f.packets == 0 && len(f.first) < 16 {
+				k := min(int(n), 16-len(f.first))
+				f.first = append(f.first, p[i:i+k]...)
+			}
+			i += int(n)
+			f.left -= n
+			if f.left == 0 {
+				f.done()
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (f *framer) done() {
+	if f.packets == 0 {
+		f.version, f.keepalive = connectHeader(f.first)
+		f.first = nil
+	}
+	f.packets++
+	f.state = 0
+}
+
+// connectHeader reads the protocol level and the keep-alive from the start
+// of a CONNECT body (protocol name, level, flags, keep-alive), or zeros.
+func connectHeader(body []byte) (version byte, keepalive uint16) {
+	if len(body) < 2 {
+		return 0, 0
+	}
+	n := int(body[0])<<8 | int(body[1])
+	if len(body) < 2+n+4 {
+		return 0, 0
+	}
+	return body[2+n], uint16(body[2+n+2])<<8 | uint16(body[2+n+3])
+}
