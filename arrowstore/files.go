@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lakegate/lakegate/arrowstore/internal/wal"
 )
 
 // replacesKey is the Parquet key-value metadata entry of a compacted file
@@ -98,7 +100,7 @@ func (s *Store) removeFiles(files []*dataFile) {
 	}
 	for d := range dirs {
 		_ = os.Remove(d) // fails while the directory has files: fine
-		_ = syncDir(filepath.Dir(d))
+		_ = wal.SyncDir(filepath.Dir(d))
 	}
 }
 
@@ -157,7 +159,7 @@ func writeRetired(dir string, rp []retiredPart) error {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing retired partitions: %w", err)
 		}
-		return syncDir(dir)
+		return wal.SyncDir(dir)
 	}
 	b, err := json.Marshal(rp)
 	if err != nil {
@@ -182,5 +184,5 @@ func writeRetired(dir string, rp []retiredPart) error {
 		os.Remove(tmp)
 		return fmt.Errorf("writing retired partitions: %w", err)
 	}
-	return syncDir(dir)
+	return wal.SyncDir(dir)
 }

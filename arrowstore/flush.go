@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+
+	"github.com/lakegate/lakegate/arrowstore/internal/wal"
 )
 
 // walSeqKey is the Parquet key-value metadata entry holding the highest WAL
@@ -159,7 +161,7 @@ func writeParquetWith(dir string, n uint64, encode func(*os.File) (int64, error)
 		os.Remove(tmp)
 		return "", 0, false, fmt.Errorf("writing parquet file %s: %w", final, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := wal.SyncDir(dir); err != nil {
 		return final, nrows, true, err
 	}
 	return final, nrows, true, nil
@@ -317,17 +319,5 @@ func ensureDir(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("creating directory: %w", err)
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory to sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
+	return wal.SyncDir(parent)
 }

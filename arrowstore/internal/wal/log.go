@@ -223,7 +223,7 @@ func (l *Log) Start(nextSeq uint64) error {
 		return err
 	}
 	// Make the new segment's name durable now, so the first sync is cheap.
-	if err := syncDir(l.opts.Dir); err != nil {
+	if err := SyncDir(l.opts.Dir); err != nil {
 		return err
 	}
 	l.dirDirty = false
@@ -350,7 +350,7 @@ func (l *Log) syncLocked(seq uint64) error {
 		l.syncs.Add(1)
 	}
 	if err == nil && dirDirty {
-		err = syncDir(l.opts.Dir)
+		err = SyncDir(l.opts.Dir)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -464,7 +464,7 @@ func (l *Log) Close() error {
 		}
 	}
 	if l.dirDirty && err == nil {
-		err = syncDir(l.opts.Dir)
+		err = SyncDir(l.opts.Dir)
 	}
 	if l.lock != nil {
 		unlockDir(l.lock)
@@ -494,7 +494,9 @@ func (l *Log) Abandon() {
 	}
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, so that a file created, renamed or removed in
+// it survives a power cut.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("opening directory to sync: %w", err)
