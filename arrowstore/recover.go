@@ -235,7 +235,7 @@ func (s *Store) scanPartition(pdir string, day int64) ([]partFile, error) {
 		files = append(files, partFile{n: n, day: day, path: filepath.Join(pdir, fn)})
 	}
 	if removed {
-		if err := syncDir(pdir); err != nil {
+		if err := wal.SyncDir(pdir); err != nil {
 			return nil, err
 		}
 	}
