@@ -21,5 +21,5 @@ func ExampleResolve() {
 	fmt.Println(err)
 	// Output:
 	// built-in json true true <nil>
-	// formatter "acme": unknown formatter (built-in: json; or plugin:PATH.wasm)
+	// formatter "acme": unknown formatter (built-in: binary, csv, iotdb, json, line; or plugin:PATH.wasm)
 }

@@ -11,7 +11,11 @@ package formatters
 import (
 	"sort"
 
+	binaryformat "github.com/lakegate/lakegate/formatters/binary"
+	csvformat "github.com/lakegate/lakegate/formatters/csv"
+	iotdbformat "github.com/lakegate/lakegate/formatters/iotdb"
 	jsonformat "github.com/lakegate/lakegate/formatters/json"
+	lineformat "github.com/lakegate/lakegate/formatters/line"
 )
 
 // Builtin is one formatter shipped inside the binary.
@@ -26,6 +30,10 @@ type Builtin struct {
 func builtins() []Builtin {
 	return []Builtin{
 		{ID: jsonformat.ID, Description: "JSON objects, arrays, NDJSON and Machbase Neo row forms", Module: jsonformat.Module},
+		{ID: iotdbformat.ID, Description: "Apache IoTDB MQTT JSON (device, timestamp(s), measurements, values, datatypes)", Module: iotdbformat.Module},
+		{ID: binaryformat.ID, Description: "packed fixed-size binary frames with a layout declared in the route options", Module: binaryformat.Module},
+		{ID: csvformat.ID, Description: "CSV (RFC 4180) with a header line or configured columns", Module: csvformat.Module},
+		{ID: lineformat.ID, Description: "InfluxDB line protocol", Module: lineformat.Module},
 	}
 }
 

@@ -41,8 +41,8 @@ func TestResolve(t *testing.T) {
 		{id: "acme-th20", dir: dir, path: acme, module: []byte("acme module")},
 		{id: "plugin:" + acme, path: acme, module: []byte("acme module")},
 		{id: "plugin:" + acme, dir: dir, path: acme, module: []byte("acme module")},
-		{id: "acme-th20", errMatch: `formatter "acme-th20": unknown formatter (built-in: json; or plugin:PATH.wasm)`},
-		{id: "nope", dir: dir, errMatch: `unknown formatter (built-in: json; in ` + dir + `: acme-th20, json; or plugin:PATH.wasm)`},
+		{id: "acme-th20", errMatch: `formatter "acme-th20": unknown formatter (built-in: binary, csv, iotdb, json, line; or plugin:PATH.wasm)`},
+		{id: "nope", dir: dir, errMatch: `unknown formatter (built-in: binary, csv, iotdb, json, line; in ` + dir + `: acme-th20, json; or plugin:PATH.wasm)`},
 		{id: "../" + filepath.Base(dir) + "/acme-th20", dir: dir, errMatch: "unknown formatter"}, // no paths through the directory
 		{id: ".hidden", dir: dir, errMatch: "unknown formatter"},
 		{id: "sub", dir: dir, errMatch: "is not a regular file"},

@@ -1,0 +1,83 @@
+package format
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	sdk "github.com/lakegate/lakegate/sdk-plugin/go"
+	"github.com/lakegate/lakegate/sdk-plugin/go/sdktest"
+)
+
+// The formatter's behaviour is tested end to end, through the real wasm
+// module and runtime, by the golden cases in ../testdata. Natively, the
+// fuzz target checks that no input panics it and that every payload error
+// is a positioned malformed-payload error.
+
+var fuzzOptions = [][]sdk.Option{
+	nil,
+	{{Key: OptTableFromDevice, Value: "2"}, {Key: OptPrecision, Value: "ns"}},
+	{{Key: OptDeviceColumn, Value: "-"}, {Key: OptPrecision, Value: "s"}},
+}
+
+// FuzzFormat runs any payload through the formatter with a few option sets.
+func FuzzFormat(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("..", "testdata", "*", "payload.json"))
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(0))
+		f.Add(b, uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte, opt uint8) {
+		var hs sdktest.Harness
+		var fm Formatter
+		opts := fuzzOptions[int(opt)%len(fuzzOptions)]
+		_, err := hs.Run(fm.Handle, sdktest.Message{Payload: payload, Table: "t", Options: opts})
+		if err == nil {
+			return
+		}
+		e, ok := err.(*sdktest.Error)
+		if !ok || e.Status != sdk.StatusMalformed || !strings.HasPrefix(e.Text, "line ") {
+			t.Fatalf("payload %q: %v (want a positioned malformed error)", payload, err)
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	cases := []struct {
+		opts []sdk.Option
+		err  string
+	}{
+		{opts: nil},
+		{opts: []sdk.Option{{Key: OptTableFromDevice, Value: "3"}, {Key: OptDeviceColumn, Value: "-"}, {Key: OptPrecision, Value: "us"}}},
+		{opts: []sdk.Option{{Key: OptTableFromDevice, Value: "-1"}}, err: "table_from_device"},
+		{opts: []sdk.Option{{Key: OptDeviceColumn, Value: ""}}, err: "device_column: empty"},
+		{opts: []sdk.Option{{Key: "type.s1", Value: "int64"}}, err: `unknown option "type.s1"`},
+	}
+	var hs sdktest.Harness
+	for _, c := range cases {
+		err := hs.Check(Check, sdktest.Message{Table: "t", Options: c.opts})
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("options %v: %v, want %q", c.opts, err, c.err)
+		}
+	}
+}
+
+// BenchmarkHandle is the formatter natively on a typical payload.
+func BenchmarkHandle(b *testing.B) {
+	payload := []byte(`{"device":"root.sg.d1","timestamps":[1586076045524,1586076065526],"measurements":["s1","s2","s3"],"values":[[0.530635,21.5,1],[0.530655,21.7,2]]}`)
+	in := sdktest.AppendInput(nil, sdktest.Message{Payload: payload, Table: "t", Received: 42, Options: nil}, false)
+	var hs sdktest.Harness
+	var f Formatter
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := hs.RunRaw(f.Handle, nil, in); out[0] != byte(sdk.StatusOK) {
+			b.Fatalf("status %d: %s", out[0], out[1:])
+		}
+	}
+}
