@@ -13,7 +13,8 @@ import (
 )
 
 // startBroker builds the mochi broker with its hooks (auth and ACL, limits
-// and protocol fixes, ingest) and listeners, and binds the listeners.
+// and protocol fixes, SQL over MQTT (mqttquery.go), ingest) and listeners,
+// and binds the listeners.
 // Serving starts with g.broker.Serve.
 func (g *Gateway) startBroker(runCtx context.Context) error {
 	bc := g.cfg.Broker
@@ -26,7 +27,8 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 	caps.MaximumInflight = uint16(bc.MaxInflight)
 
 	brokerLog := slog.New(quietHandler{g.log.Handler(), slog.LevelInfo}).With("component", "broker")
-	g.broker = mqtt.New(&mqtt.Options{Logger: brokerLog, InlineClient: false, Capabilities: caps})
+	// The inline client is how the gateway publishes itself (dead letters).
+	g.broker = mqtt.New(&mqtt.Options{Logger: brokerLog, InlineClient: true, Capabilities: caps})
 
 	ac := g.cfg.Auth
 	opts := auth.Options{AllowAnonymous: ac.AnonymousAllowed(), Logger: g.log.With("component", "auth")}
@@ -51,11 +53,21 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 		authHook,
 		policy.New(policy.Options{PublishRate: bc.PublishRate, PublishBurst: bc.PublishBurst,
 			MaxPacketSize: uint32(bc.MaxPacketSize), Logger: g.log.With("component", "policy")}),
+		newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.log.With("component", "mqtt-query")),
 		&ingestHook{ctx: runCtx, ingest: g.ingester, log: g.log.With("component", "ingest")},
 	}
 	for _, h := range hooks {
 		if err := g.broker.AddHook(h, nil); err != nil {
 			return fmt.Errorf("adding broker hook %s: %w", h.ID(), err)
+		}
+	}
+	if bc.Persistence {
+		h, opts, err := persistenceHook(g.broker, g.cfg.Storage.Dir)
+		if err != nil {
+			return err
+		}
+		if err := g.broker.AddHook(h, opts); err != nil {
+			return fmt.Errorf("opening broker state %s: %w", opts.Path, err)
 		}
 	}
 

@@ -24,12 +24,21 @@ func DefaultConfigYAML() []byte { return append([]byte(nil), defaultConfigYAML..
 
 // Config is the whole gateway configuration as decoded from YAML.
 type Config struct {
-	Listeners ListenersConfig `mapstructure:"listeners"`
-	Auth      AuthConfig      `mapstructure:"auth"`
-	Broker    BrokerConfig    `mapstructure:"broker"`
-	Storage   StorageConfig   `mapstructure:"storage"`
-	Plugins   PluginsConfig   `mapstructure:"plugins"`
-	Routes    []RouteConfig   `mapstructure:"routes"`
+	Listeners  ListenersConfig  `mapstructure:"listeners"`
+	Auth       AuthConfig       `mapstructure:"auth"`
+	Broker     BrokerConfig     `mapstructure:"broker"`
+	Storage    StorageConfig    `mapstructure:"storage"`
+	Plugins    PluginsConfig    `mapstructure:"plugins"`
+	Routes     []RouteConfig    `mapstructure:"routes"`
+	DeadLetter DeadLetterConfig `mapstructure:"dead_letter"`
+}
+
+// DeadLetterConfig says where messages (and rows) that could not be stored
+// are kept: a table queried like any other, and optionally an MQTT topic
+// each is republished on as a JSON document.
+type DeadLetterConfig struct {
+	Table string `mapstructure:"table"` // "" keeps no dead-letter table
+	Topic string `mapstructure:"topic"` // "" does not republish
 }
 
 // ListenersConfig lists the network endpoints.
@@ -103,6 +112,10 @@ type ACLRuleConfig struct {
 
 // BrokerConfig bounds what clients may do to the broker.
 type BrokerConfig struct {
+	// Persistence keeps sessions, subscriptions, retained messages and
+	// in-flight QoS 1/2 messages in <storage.dir>/_broker/state.db, so they
+	// survive a restart.
+	Persistence bool `mapstructure:"persistence"`
 	// MaxPacketSize is the largest MQTT packet accepted; a larger one ends
 	// the connection (MQTT 5: DISCONNECT 0x95).
 	MaxPacketSize ByteSize `mapstructure:"max_packet_size"`
@@ -167,6 +180,9 @@ type FlushConfig struct {
 
 // PluginsConfig configures the WASM formatter runtime.
 type PluginsConfig struct {
+	// Dir holds plugin modules: a route's formatter "acme" is Dir/acme.wasm
+	// (when no built-in has that id). "" for none.
+	Dir      string       `mapstructure:"dir"`
 	CacheDir string       `mapstructure:"cache_dir"`
 	Limits   LimitsConfig `mapstructure:"limits"`
 }
@@ -356,6 +372,18 @@ func (c *Config) Validate() error {
 	}
 	if lim.Instances < 0 {
 		bad("plugins.limits.instances", "must not be negative")
+	}
+	if t := c.DeadLetter.Table; t != "" {
+		if err := rows.CheckTableName(t); err != nil {
+			bad("dead_letter.table", "%v", err)
+		} else if strings.HasPrefix(t, "_") {
+			bad("dead_letter.table", "%q: table names starting with '_' are reserved", t)
+		}
+	}
+	if t := c.DeadLetter.Topic; t != "" {
+		if strings.ContainsAny(t, "+#") || strings.HasPrefix(t, "$") {
+			bad("dead_letter.topic", "%q: want a topic name without wildcards, not starting with '$'", t)
+		}
 	}
 	for i, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", i)

@@ -21,21 +21,20 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/lakegate/lakegate/gateway"
+	"github.com/lakegate/lakegate/plugins/plugintest"
 )
 
-// wasmCache is one on-disk compilation cache for every gateway the tests
-// start, so the JSON formatter is compiled once per test binary.
-var wasmCache string
+// wasmCache is the on-disk compilation cache every gateway the tests start
+// shares with the other packages' tests (plugintest.CacheDir), so the JSON
+// formatter and the test plugins are compiled once per machine, not once
+// per test binary.
+var wasmCache = plugintest.CacheDir()
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lakegate-wasmcache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	wasmCache = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	if testPlugins.dir != "" {
+		os.RemoveAll(testPlugins.dir)
+	}
 	os.Exit(code)
 }
 

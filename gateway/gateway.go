@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -30,27 +31,33 @@ type Options struct {
 	Logger *slog.Logger
 	// CompilationCacheDir overrides plugins.cache_dir (tests share one).
 	CompilationCacheDir string
+	// ConfigPath is the file the configuration came from; Reload re-reads
+	// its routes, plugins.dir and dead_letter. "" reloads formatters only.
+	ConfigPath string
 }
 
 // Gateway is one running lakegate: broker, router, formatters, store, query API.
 type Gateway struct {
-	cfg    Config
-	opts   Options
-	log    *slog.Logger
-	router *Router
+	cfg     Config
+	opts    Options
+	log     *slog.Logger
+	router  *Router
+	sources map[string]formatters.Source // by route formatter id
 
-	cancel     context.CancelFunc
-	store      *arrowstore.Store
-	runtime    *plugins.Runtime
-	formatters map[string]*plugins.Formatter
-	ingester   *Ingester
-	engine     *query.Engine
-	broker     *mqtt.Server
-	mqttLns    []listeners.Listener
-	httpSrv    *http.Server
-	httpLn     net.Listener
-	closeOnce  sync.Once
-	closeErr   error
+	cancel    context.CancelFunc
+	store     *arrowstore.Store
+	runtime   *plugins.Runtime
+	limits    plugins.Limits
+	reloadMu  sync.Mutex // one Reload at a time
+	closing   atomic.Bool
+	ingester  *Ingester
+	engine    *query.Engine
+	broker    *mqtt.Server
+	mqttLns   []listeners.Listener
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New checks cfg and builds a gateway that is not started: no file is opened
@@ -63,17 +70,66 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, r := range cfg.Routes {
-		if _, ok := formatters.Lookup(r.Formatter); !ok {
-			return nil, &FieldError{Key: fmt.Sprintf("routes[%d].formatter", i),
-				Reason: fmt.Sprintf("unknown formatter %q (built-in: %v)", r.Formatter, formatters.IDs())}
-		}
+	sources, err := resolveFormatters(cfg)
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: *cfg, opts: opts, log: log, router: router}, nil
+	return &Gateway{cfg: *cfg, opts: opts, log: log, router: router, sources: sources}, nil
+}
+
+// resolveFormatters finds the module of every formatter the routes name
+// (built-in, plugin:PATH or plugins.dir); it reads no module yet.
+func resolveFormatters(cfg *Config) (map[string]formatters.Source, error) {
+	sources := map[string]formatters.Source{}
+	var errs []error
+	for i, r := range cfg.Routes {
+		if _, ok := sources[r.Formatter]; ok {
+			continue
+		}
+		src, err := formatters.Resolve(r.Formatter, cfg.Plugins.Dir)
+		if err != nil {
+			errs = append(errs, &FieldError{Key: fmt.Sprintf("routes[%d].formatter", i), Reason: err.Error()})
+			continue
+		}
+		sources[r.Formatter] = src
+	}
+	return sources, errors.Join(errs...)
+}
+
+// loadRouting reads, compiles and instantiates the formatters of sources
+// into a routing generation for router. On error nothing stays loaded.
+func (g *Gateway) loadRouting(ctx context.Context, router *Router, sources map[string]formatters.Source) (_ *routing, err error) {
+	rt := &routing{router: router, formatters: map[string]*plugins.Formatter{}}
+	defer func() {
+		if err != nil {
+			closeFormatters(rt.formatters)
+		}
+	}()
+	for _, id := range router.Formatters() {
+		src := sources[id]
+		mod, err := src.Module()
+		if err != nil {
+			return nil, fmt.Errorf("loading formatter %s: %w", id, err)
+		}
+		f, err := g.runtime.Load(ctx, id, mod, g.limits)
+		if err != nil {
+			return nil, fmt.Errorf("loading formatter %s from %s: %w", id, src, err)
+		}
+		rt.formatters[id] = f
+	}
+	return rt, nil
+}
+
+func closeFormatters(fs map[string]*plugins.Formatter) error {
+	var errs []error
+	for _, f := range fs {
+		errs = append(errs, f.Close(context.Background()))
+	}
+	return errors.Join(errs...)
 }
 
 // Start opens the store (replaying its log), compiles and instantiates the
@@ -123,28 +179,26 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("starting formatter runtime: %w", err)
 	}
 	lim := g.cfg.Plugins.Limits
-	limits := plugins.Limits{
+	g.limits = plugins.Limits{
 		MemoryPages:    lim.MemoryPages,
 		CallTimeout:    lim.CallTimeout,
 		MaxOutputBytes: int(lim.MaxOutputBytes),
 		MaxRows:        lim.MaxRows,
 		Instances:      lim.Instances,
 	}.WithDefaults()
-	g.formatters = map[string]*plugins.Formatter{}
-	for _, id := range g.router.Formatters() {
-		b, _ := formatters.Lookup(id)
-		f, err := g.runtime.Load(ctx, id, b.Module(), limits)
-		if err != nil {
-			return fmt.Errorf("loading formatter %s: %w", id, err)
-		}
-		g.formatters[id] = f
+	rt, err := g.loadRouting(ctx, g.router, g.sources)
+	if err != nil {
+		return err
 	}
-	g.ingester = &Ingester{router: g.router, formatters: g.formatters, store: g.store, log: g.log.With("component", "ingest")}
+	g.ingester = &Ingester{store: g.store, log: g.log.With("component", "ingest")}
+	g.ingester.setDeadLetter(g.cfg.DeadLetter)
+	g.ingester.table.Store(rt)
 	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query")})
 
 	if err := g.startBroker(runCtx); err != nil {
 		return err
 	}
+	g.ingester.publish = g.broker.Publish
 	if err := g.broker.Serve(); err != nil {
 		return fmt.Errorf("starting broker: %w", err)
 	}
@@ -205,6 +259,7 @@ func (g *Gateway) Stats() IngestStatsSnapshot {
 // and releases the formatters. It is safe after a failed Start and twice.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		g.closing.Store(true)
 		var errs []error
 		if g.httpSrv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -223,8 +278,12 @@ func (g *Gateway) Close() error {
 			errs = append(errs, g.store.Close())
 		}
 		ctx := context.Background()
-		for _, f := range g.formatters {
-			errs = append(errs, f.Close(ctx))
+		if g.ingester != nil {
+			g.reloadMu.Lock()
+			if old := g.ingester.swap(&routing{router: &Router{}}); old != nil {
+				errs = append(errs, closeFormatters(old.formatters))
+			}
+			g.reloadMu.Unlock()
 		}
 		if g.runtime != nil {
 			errs = append(errs, g.runtime.Close(ctx))

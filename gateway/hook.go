@@ -20,7 +20,9 @@ import (
 // message is acknowledged only once its rows are fsynced. Taking messages in
 // a hook rather than as a subscriber also means nothing is dropped when the
 // store is slower than the publishers (mochi drops QoS 0 messages for a
-// subscriber 8,192 messages behind).
+// subscriber 8,192 messages behind). A message that cannot be stored is
+// already in the dead-letter table (as durably as the message) when
+// Ingest returns, so it is kept before the negative ack goes out.
 type ingestHook struct {
 	mqtt.HookBase
 	ctx    context.Context

@@ -16,9 +16,11 @@ const maxQueryBody = 1 << 20
 
 // Handler serves the HTTP API:
 //
-//	GET|POST /db/query?q=SQL[&format=json|csv][&timeformat=rfc3339|s|ms|us|ns]
+//	GET|POST /db/query?q=SQL[&format=json|csv|ndjson][&timeformat=rfc3339|s|ms|us|ns]
 //	GET      /db/export/{table}.parquet[?from=RFC3339][&to=RFC3339]
 //	GET      /healthz
+//	POST     /admin/reload (Reload: formatters, routes)
+//	GET      /metrics (Prometheus)
 //
 // A POST may carry the parameters as a form or as a JSON object
 // {"q": "...", "format": "...", "timeformat": "..."}, as Machbase Neo's does.
@@ -26,6 +28,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/db/query", g.serveQuery)
 	mux.HandleFunc("GET /db/export/{file}", g.serveExport) // {table}.parquet?from=&to=, see export.go
+	mux.HandleFunc("POST /admin/reload", g.serveReload)    // see admin.go
+	mux.Handle("GET /metrics", g.metricsHandler())         // see metrics.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -67,8 +71,11 @@ func (g *Gateway) serveQuery(w http.ResponseWriter, r *http.Request) {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		err = query.WriteCSV(w, res, query.Format{Time: tf})
+	case "ndjson":
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		err = query.WriteNDJSON(w, res, query.Format{Time: tf})
 	default:
-		writeQueryError(w, http.StatusBadRequest, errors.New("format must be json or csv"), start)
+		writeQueryError(w, http.StatusBadRequest, errors.New("format must be json, csv or ndjson"), start)
 		return
 	}
 	if err != nil {

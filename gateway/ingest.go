@@ -2,10 +2,15 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/rows"
@@ -13,14 +18,61 @@ import (
 )
 
 // Ingester is the gateway's data path for one published message: route it,
-// format it in the WASM sandbox, store its rows. It knows nothing of MQTT
-// packets; the broker hook adapts it.
+// format it in the WASM sandbox, store its rows, and keep what could not be
+// stored as a dead letter. It knows nothing of MQTT packets; the broker hook
+// adapts it.
 type Ingester struct {
+	table atomic.Pointer[routing]
+	store *arrowstore.Store
+	log   *slog.Logger
+	stats IngestStats
+
+	// deadTable is the dead-letter table ("" keeps no dead letters);
+	// deadTopic, when set, is where each dead letter is republished with
+	// publish.
+	dead    atomic.Pointer[DeadLetterConfig]
+	publish func(topic string, payload []byte, retain bool, qos byte) error
+}
+
+// setDeadLetter sets where dead letters go.
+func (in *Ingester) setDeadLetter(c DeadLetterConfig) { in.dead.Store(&c) }
+
+// routing is one immutable generation of routes and the formatters they
+// use. Reload builds a new one and swaps it in; a message holds its
+// generation (mu read-locked) from match to stored rows, so the old
+// formatters are closed only once every message that started on them is done.
+type routing struct {
 	router     *Router
 	formatters map[string]*plugins.Formatter
-	store      *arrowstore.Store
-	log        *slog.Logger
-	stats      IngestStats
+
+	mu      sync.RWMutex
+	retired bool // set under mu (write) once no message may start on it
+}
+
+// acquire returns the current routing generation, read-locked; release it
+// with rt.mu.RUnlock.
+func (in *Ingester) acquire() *routing {
+	for {
+		rt := in.table.Load()
+		rt.mu.RLock()
+		if !rt.retired {
+			return rt
+		}
+		rt.mu.RUnlock() // swapped out meanwhile: take the new one
+	}
+}
+
+// swap installs next and returns the previous generation once no message
+// is using it any more; the caller closes its formatters.
+func (in *Ingester) swap(next *routing) *routing {
+	old := in.table.Swap(next)
+	if old == nil {
+		return nil
+	}
+	old.mu.Lock()
+	old.retired = true
+	old.mu.Unlock()
+	return old
 }
 
 // IngestStats counts what happened to published messages, by outcome.
@@ -33,11 +85,12 @@ type IngestStats struct {
 	BadTopic     atomic.Int64 // the topic gave an invalid table name
 	PluginFailed atomic.Int64 // trap, timeout, memory, output limits
 	StoreFailed  atomic.Int64 // the store could not take the rows
+	DeadLetters  atomic.Int64 // dead-letter rows stored
 }
 
 // IngestStatsSnapshot is a plain copy of IngestStats.
 type IngestStatsSnapshot struct {
-	Unrouted, Stored, RowsStored, RowsRejected, Malformed, BadTopic, PluginFailed, StoreFailed int64
+	Unrouted, Stored, RowsStored, RowsRejected, Malformed, BadTopic, PluginFailed, StoreFailed, DeadLetters int64
 }
 
 // Snapshot copies the counters.
@@ -45,7 +98,7 @@ func (s *IngestStats) Snapshot() IngestStatsSnapshot {
 	return IngestStatsSnapshot{
 		Unrouted: s.Unrouted.Load(), Stored: s.Stored.Load(), RowsStored: s.RowsStored.Load(),
 		RowsRejected: s.RowsRejected.Load(), Malformed: s.Malformed.Load(), BadTopic: s.BadTopic.Load(),
-		PluginFailed: s.PluginFailed.Load(), StoreFailed: s.StoreFailed.Load(),
+		PluginFailed: s.PluginFailed.Load(), StoreFailed: s.StoreFailed.Load(), DeadLetters: s.DeadLetters.Load(),
 	}
 }
 
@@ -64,9 +117,14 @@ var ErrAllRowsRejected = errors.New("no row could be stored")
 // rows fsynced before returning (QoS 1 and 2). A message no route matches is
 // not an error: Outcome.Routed is false. Errors wrap the rows sentinels
 // (ErrMalformedPayload, ErrInvalidName, ErrPluginFailed, ...) or
-// ErrAllRowsRejected.
+// ErrAllRowsRejected. A message that fails for a reason other than the
+// store (and each rejected row) is kept as a dead letter, with the same
+// durability, before Ingest returns.
 func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool) (Outcome, error) {
-	m, ok, err := in.router.Match(msg.Topic)
+	rt := in.acquire()
+	defer rt.mu.RUnlock()
+
+	m, ok, err := rt.router.Match(msg.Topic)
 	if !ok {
 		in.stats.Unrouted.Add(1)
 		return Outcome{}, nil
@@ -74,18 +132,23 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 	out := Outcome{Routed: true, Table: m.Table}
 	if err != nil {
 		in.stats.BadTopic.Add(1)
+		in.deadLetter(ctx, msg, durable, m.Table, "bad_topic", err.Error(), msg.Payload)
 		return out, err
 	}
-	f := in.formatters[m.Formatter]
+	f := rt.formatters[m.Formatter]
 	rs, err := f.Format(ctx, msg, m.Route)
 	if err != nil {
+		code := "plugin_failed"
 		switch {
 		case errors.Is(err, rows.ErrMalformedPayload):
 			in.stats.Malformed.Add(1)
+			code = "malformed"
 		default:
 			in.stats.PluginFailed.Add(1)
 		}
-		return out, fmt.Errorf("formatting for table %s with %s: %w", m.Table, m.Formatter, err)
+		err = fmt.Errorf("formatting for table %s with %s: %w", m.Table, m.Formatter, err)
+		in.deadLetter(ctx, msg, durable, m.Table, code, err.Error(), msg.Payload)
+		return out, err
 	}
 	if len(rs) == 0 {
 		in.stats.Stored.Add(1)
@@ -93,6 +156,8 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 	}
 	res, err := in.store.Write(ctx, rs, durable)
 	if err != nil {
+		// Not a dead letter: the message is refused (or its client
+		// disconnected) so that it is sent again once the store recovers.
 		in.stats.StoreFailed.Add(1)
 		return out, fmt.Errorf("storing rows of table %s: %w", m.Table, err)
 	}
@@ -102,6 +167,7 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 		in.stats.RowsRejected.Add(int64(len(res.Rejected)))
 		for _, r := range res.Rejected {
 			in.log.Warn("row rejected", "topic", msg.Topic, "client", msg.ClientID, "row", r.Index, "reason", r.Err)
+			in.deadLetter(ctx, msg, durable, m.Table, "row_rejected", fmt.Sprintf("row %d: %v", r.Index, r.Err), rowJSON(rs[r.Index]))
 		}
 		if res.Stored == 0 {
 			return out, fmt.Errorf("%w: %w", ErrAllRowsRejected, res.Rejected[0].Err)
@@ -109,4 +175,103 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 	}
 	in.stats.Stored.Add(1)
 	return out, nil
+}
+
+// DeadLetter is one message, or one row of a message, that could not be
+// stored: the row of the dead-letter table and the JSON document
+// republished on dead_letter.topic.
+type DeadLetter struct {
+	Topic      string    `json:"topic"`
+	ClientID   string    `json:"client_id"`
+	Username   string    `json:"username"`
+	QoS        byte      `json:"qos"`
+	Table      string    `json:"table"`       // the table the route named
+	ReasonCode string    `json:"reason_code"` // malformed, plugin_failed, bad_topic, row_rejected
+	Reason     string    `json:"reason"`
+	Payload    []byte    `json:"payload"` // the message, or the rejected row as JSON
+	Time       time.Time `json:"time"`    // when the message was received
+}
+
+// row renders d for the dead-letter table.
+func (d *DeadLetter) row(table string) rows.Row {
+	return rows.Row{Table: table, Time: d.Time.UnixNano(), Columns: []rows.Column{
+		{Name: "topic", Value: rows.String(d.Topic)},
+		{Name: "client_id", Value: rows.String(d.ClientID)},
+		{Name: "username", Value: rows.String(d.Username)},
+		{Name: "qos", Value: rows.Int(int64(d.QoS))},
+		{Name: "route_table", Value: rows.String(d.Table)},
+		{Name: "reason_code", Value: rows.String(d.ReasonCode)},
+		{Name: "reason", Value: rows.String(d.Reason)},
+		{Name: "payload", Value: rows.Bytes(d.Payload)},
+	}}
+}
+
+// deadLetter stores (and republishes) one dead letter. Its own failure is
+// logged, not returned: the message's error is what the publisher hears.
+func (in *Ingester) deadLetter(ctx context.Context, msg *rows.Message, durable bool, table, code, reason string, payload []byte) {
+	dc := in.dead.Load()
+	if dc == nil || dc.Table == "" && dc.Topic == "" {
+		return
+	}
+	d := DeadLetter{Topic: msg.Topic, ClientID: msg.ClientID, Username: msg.Username, QoS: msg.QoS,
+		Table: table, ReasonCode: code, Reason: reason, Payload: payload, Time: msg.Received}
+	if d.Time.IsZero() {
+		d.Time = time.Now()
+	}
+	if dc.Table != "" {
+		res, err := in.store.Write(ctx, []rows.Row{d.row(dc.Table)}, durable)
+		switch {
+		case err != nil:
+			in.log.Error("storing dead letter", "topic", msg.Topic, "client", msg.ClientID, "error", err)
+		case len(res.Rejected) > 0:
+			in.log.Error("storing dead letter", "topic", msg.Topic, "client", msg.ClientID, "error", res.Rejected[0].Err)
+		default:
+			in.stats.DeadLetters.Add(1)
+		}
+	}
+	if dc.Topic != "" && in.publish != nil {
+		doc, err := json.Marshal(&d)
+		if err == nil {
+			err = in.publish(dc.Topic, doc, false, 0)
+		}
+		if err != nil {
+			in.log.Warn("republishing dead letter", "topic", dc.Topic, "error", err)
+		}
+	}
+}
+
+// rowJSON renders a row as a JSON object (column name to value, the time
+// as "time" in unix nanoseconds) for a dead letter.
+func rowJSON(r rows.Row) []byte {
+	obj := make(map[string]any, len(r.Columns)+2)
+	obj["time"] = r.Time
+	if r.Table != "" {
+		obj["table"] = r.Table
+	}
+	for _, c := range r.Columns {
+		v := c.Value
+		switch v.Kind {
+		case rows.KindNull:
+			obj[c.Name] = nil
+		case rows.KindInt64, rows.KindTimestamp:
+			obj[c.Name] = v.Int
+		case rows.KindFloat64:
+			if math.IsNaN(v.Float) || math.IsInf(v.Float, 0) {
+				obj[c.Name] = strconv.FormatFloat(v.Float, 'g', -1, 64) // JSON has no NaN
+			} else {
+				obj[c.Name] = v.Float
+			}
+		case rows.KindBool:
+			obj[c.Name] = v.AsBool()
+		case rows.KindString:
+			obj[c.Name] = v.Str
+		case rows.KindBytes:
+			obj[c.Name] = v.Bytes
+		}
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return []byte(fmt.Sprintf("%q", err.Error()))
+	}
+	return b
 }

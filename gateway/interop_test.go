@@ -46,6 +46,19 @@ func (b *inbox) wait(t *testing.T, want ...string) {
 	})
 }
 
+// waitDistinct is wait with repeats of a message collapsed: at QoS 1 a
+// broker may deliver a message more than once.
+func (b *inbox) waitDistinct(t *testing.T, want ...string) {
+	t.Helper()
+	checkFor(t, 10*time.Second, func() error {
+		got := slices.Compact(b.list())
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			return fmt.Errorf("got %q, want %q (repeats collapsed)", got, want)
+		}
+		return nil
+	})
+}
+
 // waitSet is wait ignoring the order: mochi resends a session's queued
 // messages in no particular order on reconnect.
 func (b *inbox) waitSet(t *testing.T, want ...string) {
@@ -93,11 +106,11 @@ func TestRetained(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(t, c3.Subscribe("ret/a", 2, in3.v3))
-	in3.wait(t, "ret/a=r2")
+	in3.waitDistinct(t, "ret/a=r2") // r2 was published at QoS 1
 
 	// Clear ret/a with an empty retained message (from the v3 client).
 	wait(t, c3.Publish("ret/a", 1, true, []byte{}))
-	in3.wait(t, "ret/a=r2", "ret/a=") // live delivery of the clearing message
+	in3.waitDistinct(t, "ret/a=r2", "ret/a=") // live delivery of the clearing message
 	var in5 inbox
 	s, _, err := dialV5(t, addr, "ret-v5", v5opts{clean: true, onMessage: in5.v5})
 	if err != nil {

@@ -29,6 +29,11 @@ func BenchmarkQuery(b *testing.B) {
 		{"top10_desc", "SELECT * FROM t ORDER BY ts DESC LIMIT 10"},
 		{"top10k_desc", "SELECT * FROM t ORDER BY ts DESC LIMIT 10000"},
 		{"first100_asc", "SELECT * FROM t LIMIT 100"},
+		{"where_id_count", "SELECT count(*) FROM t WHERE id >= 1000 AND id < 900000 OR id = 5"},
+		{"where_in_top10", "SELECT * FROM t WHERE id IN (5, 500, 50000, 500000) OR NOT id > 10 ORDER BY ts DESC LIMIT 10"},
+		{"group_bucket_1s", "SELECT time_bucket('1s', ts) AS s, count(*), min(id), max(id), last(id) FROM t GROUP BY s"},
+		{"agg_all", "SELECT count(*), sum(id), avg(id), first(id) FROM t"},
+		{"order_by_id_limit", "SELECT ts, id FROM t WHERE id < 50000 ORDER BY id DESC LIMIT 10"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(n * 8)

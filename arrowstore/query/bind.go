@@ -38,7 +38,14 @@ type boundPlan struct {
 	lo, hi    int64 // inclusive bounds in the time column's unit
 	empty     bool  // the WHERE bounds exclude every row
 	desc      bool
-	limit     int64 // -1: none
+	limit     int64      // -1: none
+	offset    int64      // rows skipped before the limit
+	where     *wherePlan // conditions on other columns; nil when none
+	agg       *boundAgg  // an aggregate query; nil for a plain SELECT
+	sortOut   int        // ORDER BY an output column other than time: its index; -1 when none
+	// widen: a condition on another column was taken for a time bound
+	// before the schema was known, so the snapshot's range is too narrow.
+	widen bool
 }
 
 // bind resolves lp against schema.
@@ -58,21 +65,44 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 		count:     lp.isCount(),
 		desc:      lp.desc,
 		limit:     lp.limit,
+		sortOut:   -1,
+		offset:    lp.offset,
 	}
 
+	filters := lp.filters
+	timeBounds := 0
 	for _, b := range lp.bounds {
 		i, err := lookup(schema, b.column)
 		if err != nil {
 			return nil, err
 		}
 		if i != 0 {
-			return nil, unsupported("WHERE on column %s (only on the time column %s)", schema.Field(i).Name, tf.Name)
+			filters = append(filters, b.expr)
+			bp.widen = bp.widen || b.err == nil
+			continue
 		}
 		if b.err != nil {
 			return nil, b.err
 		}
+		timeBounds++
 	}
-	if lp.orderBy != "" {
+	scanPos := map[int]int{0: 0} // schema index -> index in bp.scan
+	scanCol := func(i int) (int, error) {
+		f := schema.Field(i)
+		if _, err := typeName(f.Type); err != nil {
+			return 0, fmt.Errorf("%w: column %s of type %s", ErrUnsupported, f.Name, f.Type)
+		}
+		pos, ok := scanPos[i]
+		if !ok {
+			pos = len(bp.scan)
+			scanPos[i] = pos
+			bp.scan = append(bp.scan, f.Name)
+			bp.scanTypes = append(bp.scanTypes, f.Type)
+		}
+		return pos, nil
+	}
+	orderField := -1
+	if lp.orderBy != "" && lp.agg == nil {
 		name := lp.orderBy
 		for _, it := range lp.items {
 			if it.kind == itemColumn && it.alias != "" && strings.EqualFold(it.alias, name) {
@@ -84,9 +114,7 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if i != 0 {
-			return nil, unsupported("ORDER BY column %s (only the time column %s)", schema.Field(i).Name, tf.Name)
-		}
+		orderField = i
 	}
 
 	if bp.count {
@@ -98,20 +126,13 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 			bp.out = append(bp.out, outColumn{name: name, typ: TypeInt64, scan: -1})
 		}
 	} else {
-		scanPos := map[int]int{0: 0} // schema index -> index in bp.scan
 		add := func(i int, name string) error {
 			f := schema.Field(i)
-			typ, err := typeName(f.Type)
+			pos, err := scanCol(i)
 			if err != nil {
-				return fmt.Errorf("%w: column %s of type %s", ErrUnsupported, f.Name, f.Type)
+				return err
 			}
-			pos, ok := scanPos[i]
-			if !ok {
-				pos = len(bp.scan)
-				scanPos[i] = pos
-				bp.scan = append(bp.scan, f.Name)
-				bp.scanTypes = append(bp.scanTypes, f.Type)
-			}
+			typ, _ := typeName(f.Type)
 			if name == "" {
 				name = f.Name
 			}
@@ -137,8 +158,40 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 		}
 	}
 
-	tr, ok := lp.timeRange()
-	bp.filter = len(lp.bounds) > 0
+	if lp.agg != nil {
+		if err := bindAgg(lp, schema, bp, scanCol); err != nil {
+			return nil, err
+		}
+	}
+	if orderField > 0 {
+		if bp.count {
+			return nil, unsupported("ORDER BY column %s with count(*)", schema.Field(orderField).Name)
+		}
+		pos, scanned := scanPos[orderField]
+		for j, oc := range bp.out {
+			if scanned && oc.scan == pos {
+				bp.sortOut = j
+				break
+			}
+		}
+		if bp.sortOut < 0 {
+			return nil, unsupported("ORDER BY column %s that is not in the select list", schema.Field(orderField).Name)
+		}
+	}
+	if len(filters) > 0 {
+		c := compiler{lp: lp, schema: schema, scanCol: scanCol}
+		bp.where = &wherePlan{}
+		for _, e := range filters {
+			p, err := c.compile(e)
+			if err != nil {
+				return nil, err
+			}
+			bp.where.preds = append(bp.where.preds, p)
+		}
+	}
+
+	tr, ok := lp.timeRangeOn(func(col string) bool { i, err := lookup(schema, col); return err == nil && i == 0 })
+	bp.filter = timeBounds > 0
 	bp.lo, bp.hi = toUnit(tr, tt.Unit)
 	bp.empty = !ok || bp.lo > bp.hi
 	return bp, nil

@@ -49,6 +49,22 @@ func ParseTimeFormat(s string) (TimeFormat, error) {
 type Format struct {
 	// Time is how timestamps are written; "" means TimeRFC3339.
 	Time TimeFormat
+	// Location is the zone RFC 3339 times are written in; nil means UTC.
+	// Epoch counts do not depend on it.
+	Location *time.Location
+}
+
+// ParseLocation reads a tz option: an IANA zone name ("Asia/Seoul"),
+// "UTC" or "Local"; the empty string means UTC.
+func ParseLocation(s string) (*time.Location, error) {
+	if s == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(s)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q (want an IANA name such as Europe/Paris, or UTC)", s)
+	}
+	return loc, nil
 }
 
 // check validates f.
@@ -77,7 +93,11 @@ func (f Format) appendTime(b []byte, t time.Time, quote bool) []byte {
 	if quote {
 		b = append(b, '"')
 	}
-	b = t.UTC().AppendFormat(b, rfc3339Millis)
+	loc := f.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	b = t.In(loc).AppendFormat(b, rfc3339Millis)
 	if quote {
 		b = append(b, '"')
 	}
@@ -228,6 +248,43 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
+}
+
+// WriteNDJSON writes res as newline-delimited JSON: one object per row,
+// {"column":value,...}, keys in column order, values as WriteJSON writes
+// them. A result with no row writes nothing. Repeated column names repeat
+// as keys (the reader keeps the last, as with any JSON object).
+func WriteNDJSON(w io.Writer, res *Result, f Format) error {
+	f, err := f.check()
+	if err != nil {
+		return err
+	}
+	keys := make([][]byte, len(res.Columns))
+	for j, c := range res.Columns {
+		keys[j] = append(appendJSONString(nil, c), ':')
+	}
+	b := make([]byte, 0, 4096)
+	for _, row := range res.Rows {
+		b = append(b, '{')
+		for j, v := range row {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, keys[j]...)
+			b = f.appendJSONValue(b, v)
+		}
+		b = append(b, '}', '\n')
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return fmt.Errorf("writing ndjson result: %w", err)
+			}
+			b = b[:0]
+		}
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("writing ndjson result: %w", err)
+	}
+	return nil
 }
 
 // WriteCSV writes res as CSV (RFC 4180) with a header line of column names.

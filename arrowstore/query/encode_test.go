@@ -166,3 +166,35 @@ func TestWriteErrors(t *testing.T) {
 		t.Error("WriteJSONError: no error")
 	}
 }
+
+// TestWriteNDJSON: one object per row, keys in column order, nulls kept,
+// times in the requested zone.
+func TestWriteNDJSON(t *testing.T) {
+	seoul, err := ParseLocation("Asia/Seoul")
+	if err != nil {
+		t.Skip("no tz database:", err)
+	}
+	ts := time.UnixMilli(1700000000000).UTC()
+	res := &Result{
+		Columns: []string{"ts", "device", "temp"},
+		Types:   []string{TypeTimestamp, TypeString, TypeFloat64},
+		Rows:    [][]any{{ts, "d1", 21.5}, {ts, nil, math.NaN()}},
+	}
+	var b bytes.Buffer
+	if err := WriteNDJSON(&b, res, Format{Location: seoul}); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"ts":"2023-11-15T07:13:20.000+09:00","device":"d1","temp":21.5}
+{"ts":"2023-11-15T07:13:20.000+09:00","device":null,"temp":null}
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := WriteNDJSON(&b, &Result{Columns: []string{"n"}}, Format{Time: TimeMillis}); err != nil || b.Len() != 0 {
+		t.Fatalf("empty result: %q, %v", b.String(), err)
+	}
+	if _, err := ParseLocation("Mars/Olympus"); err == nil {
+		t.Fatal("want an error for an unknown zone")
+	}
+}

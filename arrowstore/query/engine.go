@@ -76,6 +76,14 @@ func NewEngine(src Source, opts Options) *Engine {
 	return e
 }
 
+// sourceErr wraps an error from Source.Snapshot.
+func sourceErr(table string, err error) error {
+	if errors.Is(err, ErrNoTable) {
+		return noTable(table)
+	}
+	return fmt.Errorf("opening table %s: %w", table, err)
+}
+
 // Query runs one SQL statement. Errors from the query itself wrap ErrSyntax,
 // ErrUnsupported, ErrNoTable, ErrNoColumn or ErrTooManyRows; any other error
 // comes from the source.
@@ -91,6 +99,9 @@ func (e *Engine) Query(ctx context.Context, sql string) (*Result, error) {
 		}
 		return nil, err
 	}
+	if lp.meta != metaNone {
+		return e.runMeta(lp)
+	}
 	log := e.opts.Logger.With("table", lp.table)
 
 	tr, ok := lp.timeRange()
@@ -100,10 +111,7 @@ func (e *Engine) Query(ctx context.Context, sql string) (*Result, error) {
 	}
 	snap, err := e.src.Snapshot(lp.table, tr)
 	if err != nil {
-		if errors.Is(err, ErrNoTable) {
-			return nil, noTable(lp.table)
-		}
-		return nil, fmt.Errorf("opening table %s: %w", lp.table, err)
+		return nil, sourceErr(lp.table, err)
 	}
 	defer snap.Release()
 
@@ -111,12 +119,38 @@ func (e *Engine) Query(ctx context.Context, sql string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bp.widen {
+		// A condition on another column narrowed the range read: read the
+		// range of the time column's conditions alone.
+		schema := snap.Schema()
+		tr, ok = lp.timeRangeOn(func(col string) bool { i, err := lookup(schema, col); return err == nil && i == 0 })
+		if !ok {
+			tr.Max = tr.Min
+		}
+		snap2, err := e.src.Snapshot(lp.table, tr)
+		if err != nil {
+			return nil, sourceErr(lp.table, err)
+		}
+		defer snap2.Release()
+		snap = snap2
+		if bp, err = bind(lp, snap.Schema()); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{
 		Columns: make([]string, len(bp.out)),
 		Types:   make([]string, len(bp.out)),
 	}
 	for i, oc := range bp.out {
 		res.Columns[i], res.Types[i] = oc.name, oc.typ
+	}
+
+	if bp.agg != nil {
+		if res.Rows, err = e.runAggregate(ctx, snap, bp); err != nil {
+			return nil, err
+		}
+		log.Debug("aggregate query done", "rows", len(res.Rows), "elapsed", time.Since(start))
+		return res, nil
 	}
 
 	c := newCollector(ctx, e.opts.Allocator, bp, e.opts.MaxRows)
@@ -141,7 +175,7 @@ func (e *Engine) Query(ctx context.Context, sql string) (*Result, error) {
 	}
 
 	switch {
-	case bp.count && bp.limit != 0:
+	case bp.count && bp.limit != 0 && bp.offset == 0:
 		row := make([]any, len(bp.out))
 		for i := range row {
 			row[i] = c.matched

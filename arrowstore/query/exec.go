@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -78,8 +80,10 @@ func newCollector(ctx context.Context, mem memory.Allocator, plan *boundPlan, ma
 		strict:  true,
 		maxRows: maxRows,
 	}
-	if plan.limit >= 0 && plan.limit <= int64(maxRows) {
-		c.keep, c.strict = int(plan.limit), false
+	// With OFFSET m the best limit+m rows are kept and the first m skipped.
+	// ORDER BY another column needs every matching row before it can sort.
+	if total := satAdd(plan.limit, plan.offset); plan.limit >= 0 && total <= int64(maxRows) && plan.sortOut < 0 {
+		c.keep, c.strict = int(total), false
 		c.trimAt = 2*c.keep + trimSlack
 	}
 	return c
@@ -125,6 +129,16 @@ func (c *collector) count(rec arrow.Record) error {
 	if err != nil {
 		return err
 	}
+	if c.plan.where != nil {
+		pass := c.plan.where.pass(rec)
+		lo, hi, filter := arrow.Timestamp(c.plan.lo), arrow.Timestamp(c.plan.hi), c.plan.filter
+		for i, v := range ts.TimestampValues() {
+			if pass[i] && (!filter || (v >= lo && v <= hi && ts.IsValid(i))) {
+				c.matched++
+			}
+		}
+		return nil
+	}
 	if !c.plan.filter {
 		c.matched += rec.NumRows()
 		return nil
@@ -158,9 +172,16 @@ func (c *collector) add(rec arrow.Record) error {
 	vals := ts.TimestampValues()
 	nulls := ts.NullN() > 0
 	lo, hi, filter := c.plan.lo, c.plan.hi, c.plan.filter
+	var pass []bool
+	if c.plan.where != nil {
+		pass = c.plan.where.pass(rec)
+	}
 	chunk := int32(len(c.chunks))
 	start, trims := len(c.cands), c.trims
 	for i, v := range vals {
+		if pass != nil && !pass[i] {
+			continue
+		}
 		t := int64(v)
 		null := nulls && ts.IsNull(i)
 		if filter && (null || t < lo || t > hi) {
@@ -174,6 +195,13 @@ func (c *collector) add(rec arrow.Record) error {
 			continue
 		}
 		if c.strict && len(c.cands) == c.keep {
+			if c.plan.sortOut >= 0 {
+				return fmt.Errorf("%w: ORDER BY %s sorts every matching row and there are more than %d; narrow the time range or the WHERE",
+					ErrTooManyRows, c.plan.out[c.plan.sortOut].name, c.maxRows)
+			}
+			if c.plan.offset > 0 {
+				return fmt.Errorf("%w: LIMIT plus OFFSET needs more than %d rows; narrow the time range", ErrTooManyRows, c.maxRows)
+			}
 			return fmt.Errorf("%w: more than %d rows; add a LIMIT or narrow the time range", ErrTooManyRows, c.maxRows)
 		}
 		c.cands = append(c.cands, cand)
@@ -390,6 +418,12 @@ func (c *collector) rows() [][]any {
 	if !c.strict && len(c.cands) > c.keep {
 		c.cands = c.cands[:c.keep]
 	}
+	if c.plan.sortOut < 0 {
+		c.cands = c.cands[min(c.plan.offset, int64(len(c.cands))):]
+		if c.plan.limit >= 0 && int64(len(c.cands)) > c.plan.limit {
+			c.cands = c.cands[:c.plan.limit]
+		}
+	}
 	out := make([][]any, len(c.cands))
 	cells := make([]any, len(c.cands)*len(c.plan.out))
 	for i, cand := range c.cands {
@@ -401,7 +435,65 @@ func (c *collector) rows() [][]any {
 		}
 		out[i] = row
 	}
+	if j := c.plan.sortOut; j >= 0 {
+		// Stable: equal values keep time order. NULL first ascending, last
+		// descending, as for the time column.
+		slices.SortStableFunc(out, func(a, b []any) int {
+			r := compareValues(a[j], b[j])
+			if c.plan.desc {
+				return -r
+			}
+			return r
+		})
+		out = out[min(c.plan.offset, int64(len(out))):]
+		if c.plan.limit >= 0 && int64(len(out)) > c.plan.limit {
+			out = out[:c.plan.limit]
+		}
+	}
 	return out
+}
+
+// compareValues orders two cells of one column: NULL first, then by value
+// (NaN before every number, false before true, bytes and strings bytewise).
+func compareValues(a, b any) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	switch x := a.(type) {
+	case int64:
+		return cmp.Compare(x, b.(int64))
+	case float64:
+		return cmp.Compare(x, b.(float64))
+	case string:
+		return strings.Compare(x, b.(string))
+	case []byte:
+		return bytes.Compare(x, b.([]byte))
+	case bool:
+		y := b.(bool)
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	case time.Time:
+		return x.Compare(b.(time.Time))
+	}
+	return 0
+}
+
+// satAdd adds two non-negative counts, saturating at MaxInt64.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // value returns cell i of arr as a Go value: int64, float64, bool, string,

@@ -36,6 +36,7 @@ type timeBound struct {
 	column string
 	lo, hi int64
 	err    error
+	expr   sqlparser.Expr // the condition, a filter if column is not the time column
 }
 
 // logicalPlan is what the query asks for, independent of any schema.
@@ -44,18 +45,27 @@ type logicalPlan struct {
 	tableAlias string
 	items      []selectItem
 	bounds     []timeBound
-	orderBy    string // column named in ORDER BY; "" when none
+	filters    []sqlparser.Expr // other WHERE conjuncts, compiled at bind
+	orderBy    string           // column named in ORDER BY; "" when none
 	desc       bool
-	limit      int64 // -1 when there is no LIMIT
+	limit      int64    // -1 when there is no LIMIT
+	offset     int64    // rows skipped before the LIMIT ones; 0 when none
+	meta       metaKind // SHOW TABLES or DESCRIBE instead of a SELECT
+	agg        *aggSpec // aggregates and GROUP BY; nil for a plain SELECT
 }
 
 // timeRange is the intersection of all WHERE bounds, in unix nanoseconds.
 // ok is false when the intersection is empty.
 func (p *logicalPlan) timeRange() (tr TimeRange, ok bool) {
+	return p.timeRangeOn(func(string) bool { return true })
+}
+
+// timeRangeOn is timeRange over the bounds whose column isTime accepts.
+func (p *logicalPlan) timeRangeOn(isTime func(column string) bool) (tr TimeRange, ok bool) {
 	tr = AllTime()
 	for _, b := range p.bounds {
-		if b.err != nil {
-			continue // the query fails at bind
+		if b.err != nil || !isTime(b.column) {
+			continue // the query fails at bind, or b is a filter
 		}
 		tr.Min = max(tr.Min, b.lo)
 		tr.Max = min(tr.Max, b.hi)
@@ -73,6 +83,9 @@ func parse(parser *sqlparser.Parser, sql string) (*logicalPlan, error) {
 	stmt, err := safeParse(parser, sql)
 	if err != nil {
 		return nil, err
+	}
+	if lp, ok, err := planMeta(stmt); ok {
+		return lp, err
 	}
 	sel, ok := stmt.(*sqlparser.Select)
 	if !ok {
@@ -139,8 +152,6 @@ func planSelect(sel *sqlparser.Select) (*logicalPlan, error) {
 		return nil, unsupported("WITH (common table expressions)")
 	case sel.Distinct:
 		return nil, unsupported("DISTINCT")
-	case sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0:
-		return nil, unsupported("GROUP BY")
 	case sel.Having != nil:
 		return nil, unsupported("HAVING")
 	case len(sel.Windows) > 0:
@@ -154,7 +165,11 @@ func planSelect(sel *sqlparser.Select) (*logicalPlan, error) {
 	if err := p.from(sel.From); err != nil {
 		return nil, err
 	}
-	if err := p.selectList(sel.SelectExprs); err != nil {
+	if isAggregate(sel) {
+		if err := p.planAggregate(sel); err != nil {
+			return nil, err
+		}
+	} else if err := p.selectList(sel.SelectExprs); err != nil {
 		return nil, err
 	}
 	if sel.Where != nil {
@@ -291,18 +306,13 @@ func (p *logicalPlan) where(e sqlparser.Expr) error {
 			return err
 		}
 		return p.where(x.Right)
-	case *sqlparser.OrExpr:
-		return unsupported("OR in WHERE")
-	case *sqlparser.XorExpr:
-		return unsupported("XOR in WHERE")
-	case *sqlparser.NotExpr:
-		return unsupported("NOT in WHERE")
 	case *sqlparser.ComparisonExpr:
 		return p.comparison(x)
 	case *sqlparser.BetweenExpr:
 		return p.between(x)
 	default:
-		return unsupported("%s in WHERE (only comparisons of the time column with a literal)", exprName(e))
+		p.filters = append(p.filters, e)
+		return nil
 	}
 }
 
@@ -315,7 +325,8 @@ func (p *logicalPlan) comparison(c *sqlparser.ComparisonExpr) error {
 	switch op {
 	case sqlparser.EqualOp, sqlparser.LessThanOp, sqlparser.GreaterThanOp, sqlparser.LessEqualOp, sqlparser.GreaterEqualOp:
 	default:
-		return unsupported("operator %s in WHERE", strings.ToUpper(op.ToString()))
+		p.filters = append(p.filters, c)
+		return nil
 	}
 	col, lit := c.Left, c.Right
 	if _, ok := col.(*sqlparser.ColName); !ok {
@@ -324,7 +335,7 @@ func (p *logicalPlan) comparison(c *sqlparser.ComparisonExpr) error {
 	}
 	ref, ok := col.(*sqlparser.ColName)
 	if !ok {
-		return unsupported("WHERE condition %s (compare the time column with a literal)", sqlparser.String(c))
+		return unsupported("WHERE condition %s (compare a column with a literal)", sqlparser.String(c))
 	}
 	if _, ok := lit.(*sqlparser.ColName); ok {
 		return unsupported("comparing two columns in WHERE")
@@ -334,7 +345,7 @@ func (p *logicalPlan) comparison(c *sqlparser.ComparisonExpr) error {
 		return err
 	}
 	v, err := timeLiteral(lit)
-	b := timeBound{column: name, lo: math.MinInt64, hi: math.MaxInt64, err: err}
+	b := timeBound{column: name, lo: math.MinInt64, hi: math.MaxInt64, err: err, expr: c}
 	switch op {
 	case sqlparser.EqualOp:
 		b.lo, b.hi = v, v
@@ -376,12 +387,10 @@ func flip(op sqlparser.ComparisonExprOperator) sqlparser.ComparisonExprOperator 
 
 // between reads "col BETWEEN a AND b".
 func (p *logicalPlan) between(b *sqlparser.BetweenExpr) error {
-	if !b.IsBetween {
-		return unsupported("NOT BETWEEN in WHERE")
-	}
 	ref, ok := b.Left.(*sqlparser.ColName)
-	if !ok {
-		return unsupported("WHERE condition %s (compare the time column with a literal)", sqlparser.String(b))
+	if !b.IsBetween || !ok {
+		p.filters = append(p.filters, b)
+		return nil
 	}
 	name, err := p.columnName(ref)
 	if err != nil {
@@ -389,7 +398,7 @@ func (p *logicalPlan) between(b *sqlparser.BetweenExpr) error {
 	}
 	lo, err := timeLiteral(b.From)
 	hi, err2 := timeLiteral(b.To)
-	p.bounds = append(p.bounds, timeBound{column: name, lo: lo, hi: hi, err: cmp.Or(err, err2)})
+	p.bounds = append(p.bounds, timeBound{column: name, lo: lo, hi: hi, err: cmp.Or(err, err2), expr: b})
 	return nil
 }
 
@@ -494,22 +503,34 @@ func (p *logicalPlan) order(ob sqlparser.OrderBy) error {
 	return nil
 }
 
-// limitClause reads LIMIT n.
+// limitClause reads LIMIT n [OFFSET m] (or LIMIT m, n).
 func (p *logicalPlan) limitClause(l *sqlparser.Limit) error {
 	if l == nil {
 		return nil
 	}
-	if l.Offset != nil {
-		return unsupported("OFFSET")
+	n, err := intLiteral("LIMIT", l.Rowcount)
+	if err != nil {
+		return err
 	}
-	lit, ok := l.Rowcount.(*sqlparser.Literal)
+	p.limit = n
+	if l.Offset != nil {
+		if p.offset, err = intLiteral("OFFSET", l.Offset); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// intLiteral reads the non-negative integer of a LIMIT or OFFSET; one too
+// large for int64 is larger than any result, so it reads as MaxInt64.
+func intLiteral(clause string, e sqlparser.Expr) (int64, error) {
+	lit, ok := e.(*sqlparser.Literal)
 	if !ok || lit.Type != sqlparser.IntVal {
-		return unsupported("LIMIT %s (only an integer)", sqlparser.String(l.Rowcount))
+		return 0, unsupported("%s %s (only an integer)", clause, sqlparser.String(e))
 	}
 	n, err := strconv.ParseInt(lit.Val, 10, 64)
 	if err != nil {
-		n = math.MaxInt64 // larger than any result
+		n = math.MaxInt64
 	}
-	p.limit = n
-	return nil
+	return n, nil
 }

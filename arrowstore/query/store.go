@@ -28,6 +28,9 @@ func (ss storeSource) Snapshot(table string, tr TimeRange) (Snapshot, error) {
 	return storeSnapshot{snap: snap}, nil
 }
 
+// Tables implements TableLister.
+func (ss storeSource) Tables() []string { return ss.s.Tables() }
+
 // storeSnapshot adapts *arrowstore.Snapshot to Snapshot.
 type storeSnapshot struct{ snap *arrowstore.Snapshot }
 
@@ -43,6 +46,7 @@ func (s storeSnapshot) Scan(ctx context.Context, columns []string, fn func(arrow
 func (s storeSnapshot) Release() { s.snap.Release() }
 
 var (
-	_ Source   = storeSource{}
-	_ Snapshot = storeSnapshot{}
+	_ Source      = storeSource{}
+	_ TableLister = storeSource{}
+	_ Snapshot    = storeSnapshot{}
 )

@@ -110,7 +110,7 @@ func runServe(ctx context.Context, g *globalFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log})
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, ConfigPath: g.configFile})
 	if err != nil {
 		return err
 	}
@@ -119,10 +119,24 @@ func runServe(ctx context.Context, g *globalFlags, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the formatters and routes (see gateway.Reload); taken
+	// before Start, so that an early one does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := gw.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	return gw.Close()
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading")
+			if err := gw.Reload(ctx); err != nil {
+				log.Error("reload failed; still running the previous formatters", "error", err)
+			}
+		case <-ctx.Done():
+			log.Info("shutting down")
+			return gw.Close()
+		}
+	}
 }

@@ -1,0 +1,1 @@
+SELECT count(*) FROM sensors WHERE device LIKE 'a%' GROUP BY device

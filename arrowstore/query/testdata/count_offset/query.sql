@@ -1,0 +1,1 @@
+SELECT count(*) FROM sensors LIMIT 1 OFFSET 1

@@ -1,0 +1,1 @@
+SELECT time_bucket('soon', ts) AS b, count(*) FROM sensors GROUP BY b

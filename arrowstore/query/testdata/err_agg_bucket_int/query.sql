@@ -1,0 +1,1 @@
+SELECT time_bucket('1m', count) AS b, count(*) FROM sensors GROUP BY b

@@ -1,0 +1,1 @@
+SELECT ts, count(*) FROM sensors GROUP BY ts

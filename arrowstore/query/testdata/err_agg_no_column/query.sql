@@ -1,0 +1,1 @@
+SELECT max(humidity) FROM sensors

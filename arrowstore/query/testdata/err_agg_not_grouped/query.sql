@@ -1,0 +1,1 @@
+SELECT device, temp, count(*) FROM sensors GROUP BY device

@@ -1,0 +1,1 @@
+SELECT sum(device) FROM sensors

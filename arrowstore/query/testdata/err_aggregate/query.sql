@@ -1,1 +1,0 @@
-SELECT avg(temp) FROM sensors

@@ -1,0 +1,1 @@
+SELECT ts FROM sensors LIMIT 3 OFFSET 3

@@ -1,0 +1,1 @@
+SELECT count(*) FROM sensors ORDER BY temp

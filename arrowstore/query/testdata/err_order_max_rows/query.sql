@@ -1,0 +1,1 @@
+SELECT ts, temp FROM sensors ORDER BY temp LIMIT 1

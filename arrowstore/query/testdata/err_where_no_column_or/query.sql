@@ -1,0 +1,1 @@
+SELECT * FROM sensors WHERE ts > 1 OR humidity = 2

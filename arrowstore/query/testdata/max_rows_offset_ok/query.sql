@@ -1,0 +1,1 @@
+SELECT ts FROM sensors LIMIT 2 OFFSET 3

@@ -1,0 +1,1 @@
+SELECT device, temp FROM sensors ORDER BY temp

@@ -1,0 +1,1 @@
+SELECT ts, device AS d FROM sensors WHERE device IS NOT NULL ORDER BY d DESC LIMIT 3 OFFSET 1

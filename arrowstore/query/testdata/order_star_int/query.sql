@@ -1,0 +1,1 @@
+SELECT * FROM sensors ORDER BY count DESC LIMIT 2

@@ -1,0 +1,1 @@
+SELECT count(*) FROM sensors WHERE ok = false OR ok IS NULL

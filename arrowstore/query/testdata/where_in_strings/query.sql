@@ -1,0 +1,1 @@
+SELECT ts, device FROM sensors WHERE device IN ('b', 'old', 'zzz')

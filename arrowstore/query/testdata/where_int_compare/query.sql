@@ -1,0 +1,1 @@
+SELECT ts, device, count FROM sensors WHERE count >= 1

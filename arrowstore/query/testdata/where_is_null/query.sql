@@ -1,0 +1,1 @@
+SELECT ts, device, note FROM sensors WHERE device IS NULL OR note IS NOT NULL

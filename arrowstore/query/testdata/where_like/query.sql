@@ -1,0 +1,1 @@
+SELECT device FROM sensors WHERE device LIKE 'c%' OR device LIKE '_ld' OR note LIKE '%column'

@@ -1,0 +1,1 @@
+SELECT device FROM sensors WHERE device NOT IN ('a', NULL)

@@ -1,0 +1,1 @@
+SELECT ts, device FROM sensors WHERE device NOT LIKE '%a%'

@@ -1,0 +1,1 @@
+SELECT count(*) FROM sensors WHERE device = NULL OR NOT device <> NULL

@@ -1,0 +1,1 @@
+SELECT device, count FROM sensors WHERE count > 5 ORDER BY ts DESC LIMIT 2 OFFSET 0
