@@ -12,6 +12,7 @@ import (
 
 	sdk "github.com/lakegate/lakegate/sdk-plugin/go"
 	"github.com/lakegate/lakegate/sdk-plugin/go/jsonscan"
+	"github.com/lakegate/lakegate/sdk-plugin/go/timeparse"
 )
 
 // Route option keys.
@@ -569,7 +570,7 @@ func numberTime(n jsonscan.Number, u timeUnit) (int64, string) {
 // stringTime converts a time string to unix nanoseconds: RFC 3339
 // whatever the unit, or a number in the given unit (not for rfc3339).
 func stringTime(s []byte, u timeUnit) (int64, string) {
-	if ns, ok := parseRFC3339(s); ok {
+	if ns, ok := timeparse.RFC3339(s); ok {
 		return ns, ""
 	}
 	if u == unitRFC3339 {

@@ -1,15 +1,15 @@
-// This file is a copy of formatters/json/format/rfc3339.go (the JSON
-// formatter is not to change, and the parser is small): keep them alike.
+// Package timeparse parses the time texts device payloads carry, for
+// formatter plugins: RFC 3339 without the time package, whose size would
+// weigh on every wasm module that uses it.
+package timeparse
 
-package format
-
-// parseRFC3339 parses an RFC 3339 date-time ("2024-01-15T04:10:59.5Z",
+// RFC3339 parses an RFC 3339 date-time ("2024-01-15T04:10:59.5Z",
 // "2024-01-15 04:10:59+09:00") into unix nanoseconds without the time
 // package, which would add much to the wasm module. 'T' may be 't' or ' ',
 // 'Z' may be 'z'; the fraction may have any number of digits (beyond
 // nanoseconds they are dropped). ok is false for anything else, including
 // dates outside the int64 nanosecond range (years 1678 to 2261).
-func parseRFC3339(s []byte) (ns int64, ok bool) {
+func RFC3339(s []byte) (ns int64, ok bool) {
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
