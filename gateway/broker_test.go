@@ -91,7 +91,8 @@ func dialV5(t *testing.T, addr, clientID string, o v5opts) (*paho.Client, *paho.
 			t.Fatal(err)
 		}
 	}
-	cfg := paho.ClientConfig{ClientID: clientID, Conn: conn, OnServerDisconnect: o.onDisconnect}
+	// A generous packet timeout: CI runs packages side by side on 2 cores.
+	cfg := paho.ClientConfig{ClientID: clientID, Conn: conn, OnServerDisconnect: o.onDisconnect, PacketTimeout: 30 * time.Second}
 	if o.onMessage != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) { o.onMessage(pr.Packet); return true, nil },
