@@ -28,17 +28,6 @@ const (
 // noTimeColumn, as time_column, turns time extraction off.
 const noTimeColumn = "-"
 
-type timeUnit uint8
-
-const (
-	unitAuto timeUnit = iota
-	unitS
-	unitMS
-	unitUS
-	unitNS
-	unitRFC3339
-)
-
 // config is a route's options, parsed for one message. Strings alias the input.
 type config struct {
 	columns    string // the columns option, "" if unset
@@ -46,7 +35,7 @@ type config struct {
 	delim      byte
 	timeColumn string // "" = auto (ts, time, timestamp)
 	noTime     bool
-	unit       timeUnit
+	unit       timeparse.Unit
 	options    []sdk.Option
 	hasTypes   bool
 }
@@ -93,7 +82,7 @@ func (c *config) parse(opts []sdk.Option, strict bool) error {
 			}
 			c.timeColumn, c.noTime = o.Value, o.Value == noTimeColumn
 		case o.Key == OptTimeFormat:
-			u, ok := parseUnit(o.Value)
+			u, ok := timeparse.ParseUnit(o.Value)
 			if !ok {
 				return sdk.Fail("option time_format: " + strconv.Quote(o.Value) + " is not auto, s, ms, us, ns or rfc3339")
 			}
@@ -125,24 +114,6 @@ func (c *config) typeOf(name string) (sdk.Kind, bool) {
 		if len(o.Key) == len(OptTypePrefix)+len(name) && o.Key[:len(OptTypePrefix)] == OptTypePrefix && o.Key[len(OptTypePrefix):] == name {
 			return parseType(o.Value)
 		}
-	}
-	return 0, false
-}
-
-func parseUnit(s string) (timeUnit, bool) {
-	switch s {
-	case "auto", "":
-		return unitAuto, true
-	case "s":
-		return unitS, true
-	case "ms":
-		return unitMS, true
-	case "us":
-		return unitUS, true
-	case "ns":
-		return unitNS, true
-	case "rfc3339":
-		return unitRFC3339, true
 	}
 	return 0, false
 }
@@ -447,7 +418,7 @@ func (f *Formatter) row(at int) error {
 			if len(v) == 0 {
 				continue // the receive time
 			}
-			ns, msg := stringTime(v, f.cfg.unit)
+			ns, msg := timeparse.FromText(v, f.cfg.unit)
 			if msg != "" {
 				return f.errorAt(fl.at, "time column "+strconv.Quote(c.name)+": "+msg)
 			}
@@ -516,7 +487,7 @@ func (f *Formatter) typed(c *column, v []byte, at int) error {
 		}
 		return f.errorAt(at, "column "+strconv.Quote(c.name)+": "+strconv.Quote(s)+" is not a bool (true, false, 1, 0)")
 	case sdk.KindTimestamp:
-		ns, msg := stringTime(v, f.cfg.unit)
+		ns, msg := timeparse.FromText(v, f.cfg.unit)
 		if msg != "" {
 			return f.errorAt(at, "column "+strconv.Quote(c.name)+": "+msg)
 		}
@@ -548,57 +519,4 @@ func parseFloat(b []byte) (float64, bool) {
 	}
 	x, err := strconv.ParseFloat(jsonscan.UnsafeString(b), 64)
 	return x, err == nil
-}
-
-// numberTime converts a number in the given unit (or by magnitude) to
-// unix nanoseconds. It returns an error message, or "".
-func numberTime(n jsonscan.Number, u timeUnit) (int64, string) {
-	scale := 0
-	switch u {
-	case unitS:
-		scale = 9
-	case unitMS:
-		scale = 6
-	case unitUS:
-		scale = 3
-	case unitNS:
-	case unitRFC3339:
-		return 0, "expected an RFC 3339 time (time_format rfc3339), found a number"
-	default:
-		v, ok := n.Float()
-		if v < 0 {
-			v = -v
-		}
-		switch {
-		case !ok:
-			return 0, "time " + string(n.Raw) + " is out of range"
-		case v < 1e11:
-			scale = 9
-		case v < 1e14:
-			scale = 6
-		case v < 1e17:
-			scale = 3
-		}
-	}
-	ns, ok := n.Scaled(scale)
-	if !ok {
-		return 0, "time " + string(n.Raw) + " is out of range"
-	}
-	return ns, ""
-}
-
-// stringTime converts a time field to unix nanoseconds: RFC 3339
-// whatever the unit, or a number in the given unit (not for rfc3339).
-func stringTime(s []byte, u timeUnit) (int64, string) {
-	if ns, ok := timeparse.RFC3339(s); ok {
-		return ns, ""
-	}
-	if u == unitRFC3339 {
-		return 0, strconv.Quote(string(s)) + " is not an RFC 3339 time"
-	}
-	n, err := jsonscan.ParseNumber(s)
-	if err != nil {
-		return 0, strconv.Quote(string(s)) + " is neither an RFC 3339 time nor a number"
-	}
-	return numberTime(n, u)
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	sdk "github.com/lakegate/lakegate/sdk-plugin/go"
+	"github.com/lakegate/lakegate/sdk-plugin/go/timeparse"
 )
 
 // parse reads the route options. Unknown options are errors only when
@@ -20,7 +21,7 @@ func (c *config) parse(opts []sdk.Option, strict bool) error {
 				return sdk.Fail("option time_field: empty (use \"-\" for no time field)")
 			}
 		case o.Key == OptTimeFormat:
-			u, ok := parseUnit(o.Value)
+			u, ok := timeparse.ParseUnit(o.Value)
 			if !ok {
 				return sdk.Fail("option time_format: " + strconv.Quote(o.Value) + " is not auto, s, ms, us, ns or rfc3339")
 			}
@@ -101,24 +102,6 @@ func (c *config) timeIndex(cols []string) int {
 		}
 	}
 	return best
-}
-
-func parseUnit(s string) (timeUnit, bool) {
-	switch s {
-	case "auto", "":
-		return unitAuto, true
-	case "s":
-		return unitS, true
-	case "ms":
-		return unitMS, true
-	case "us":
-		return unitUS, true
-	case "ns":
-		return unitNS, true
-	case "rfc3339":
-		return unitRFC3339, true
-	}
-	return 0, false
 }
 
 // parseType accepts the column types of the JSON formatter, with the same

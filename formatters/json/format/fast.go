@@ -2,6 +2,7 @@ package format
 
 import (
 	"github.com/lakegate/lakegate/sdk-plugin/go/jsonscan"
+	"github.com/lakegate/lakegate/sdk-plugin/go/timeparse"
 )
 
 // fastRow reads the object at the scanner's offset as one row in a single
@@ -91,7 +92,7 @@ func (f *Formatter) fastRow() bool {
 			if err != nil || !delimiter(data, end) {
 				break
 			}
-			ns, msg := numberTime(n, f.cfg.unit)
+			ns, msg := timeparse.FromNumber(n, f.cfg.unit)
 			if msg != "" {
 				break
 			}

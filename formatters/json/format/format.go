@@ -30,22 +30,11 @@ const DefaultColumns = "name,time,value"
 // noTimeField, as time_field, turns time extraction off.
 const noTimeField = "-"
 
-type timeUnit uint8
-
-const (
-	unitAuto timeUnit = iota
-	unitS
-	unitMS
-	unitUS
-	unitNS
-	unitRFC3339
-)
-
 // config is a route's options, parsed for one message. Strings alias the input.
 type config struct {
 	timeField  string // "" = auto (ts, time, timestamp)
 	noTime     bool
-	unit       timeUnit
+	unit       timeparse.Unit
 	columnsRaw string
 	columns    []string // columnsRaw split, once split is set
 	split      bool
@@ -292,7 +281,7 @@ func (f *Formatter) readTime(sc *jsonscan.Scanner, name string) error {
 		if err != nil {
 			return err
 		}
-		ns, msg := numberTime(n, f.cfg.unit)
+		ns, msg := timeparse.FromNumber(n, f.cfg.unit)
 		if msg != "" {
 			return sc.ErrorAt(off, "time field "+strconv.Quote(name)+": "+msg)
 		}
@@ -302,7 +291,7 @@ func (f *Formatter) readTime(sc *jsonscan.Scanner, name string) error {
 		if err != nil {
 			return err
 		}
-		ns, msg := stringTime(s, f.cfg.unit)
+		ns, msg := timeparse.FromText(s, f.cfg.unit)
 		if msg != "" {
 			return sc.ErrorAt(off, "time field "+strconv.Quote(name)+": "+msg)
 		}
@@ -473,7 +462,7 @@ func (f *Formatter) convertString(sc *jsonscan.Scanner, off int, name string, s 
 			return sc.ErrorAt(off, "column "+strconv.Quote(name)+": string "+strconv.Quote(string(s))+" is not true or false")
 		}
 	case sdk.KindTimestamp:
-		ns, msg := stringTime(s, f.cfg.unit)
+		ns, msg := timeparse.FromText(s, f.cfg.unit)
 		if msg != "" {
 			return sc.ErrorAt(off, "column "+strconv.Quote(name)+": "+msg)
 		}
@@ -499,7 +488,7 @@ func (f *Formatter) convertNumber(sc *jsonscan.Scanner, off int, name string, n 
 	case sdk.KindString:
 		f.out.StringBytes(name, n.Raw)
 	case sdk.KindTimestamp:
-		ns, msg := numberTime(n, f.cfg.unit)
+		ns, msg := timeparse.FromNumber(n, f.cfg.unit)
 		if msg != "" {
 			return sc.ErrorAt(off, "column "+strconv.Quote(name)+": "+msg)
 		}
@@ -528,59 +517,6 @@ func kindName(k sdk.Kind) string {
 		return "timestamp"
 	}
 	return "kind " + strconv.Itoa(int(k))
-}
-
-// numberTime converts a number in the given unit (or by magnitude) to
-// unix nanoseconds. It returns an error message, or "".
-func numberTime(n jsonscan.Number, u timeUnit) (int64, string) {
-	scale := 0
-	switch u {
-	case unitS:
-		scale = 9
-	case unitMS:
-		scale = 6
-	case unitUS:
-		scale = 3
-	case unitNS:
-	case unitRFC3339:
-		return 0, "expected an RFC 3339 string (time_format rfc3339), found a number"
-	default:
-		v, ok := n.Float()
-		if v < 0 {
-			v = -v
-		}
-		switch {
-		case !ok:
-			return 0, "time " + string(n.Raw) + " is out of range"
-		case v < 1e11:
-			scale = 9
-		case v < 1e14:
-			scale = 6
-		case v < 1e17:
-			scale = 3
-		}
-	}
-	ns, ok := n.Scaled(scale)
-	if !ok {
-		return 0, "time " + string(n.Raw) + " is out of range"
-	}
-	return ns, ""
-}
-
-// stringTime converts a time string to unix nanoseconds: RFC 3339
-// whatever the unit, or a number in the given unit (not for rfc3339).
-func stringTime(s []byte, u timeUnit) (int64, string) {
-	if ns, ok := timeparse.RFC3339(s); ok {
-		return ns, ""
-	}
-	if u == unitRFC3339 {
-		return 0, strconv.Quote(string(s)) + " is not an RFC 3339 time"
-	}
-	n, err := jsonscan.ParseNumber(s)
-	if err != nil {
-		return 0, strconv.Quote(string(s)) + " is neither an RFC 3339 time nor a number"
-	}
-	return numberTime(n, u)
 }
 
 // mayBeMachbase is a quick test for machbase: whether the object at i
