@@ -1,7 +1,6 @@
 package format
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,15 +21,7 @@ var fuzzOptions = [][]sdk.Option{
 
 // FuzzFormat runs any payload through the formatter with a few option sets.
 func FuzzFormat(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("..", "testdata", "*", "payload.txt"))
-	for _, p := range seeds {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b, uint8(0))
-		f.Add(b, uint8(1))
-	}
+	sdktest.AddSeedFiles(f, filepath.Join("..", "testdata", "*", "payload.txt"), 2)
 	f.Fuzz(func(t *testing.T, payload []byte, opt uint8) {
 		var hs sdktest.Harness
 		var fm Formatter
@@ -44,10 +35,7 @@ func FuzzFormat(f *testing.F) {
 			}
 			return
 		}
-		e, ok := err.(*sdktest.Error)
-		if !ok || e.Status != sdk.StatusMalformed || !strings.HasPrefix(e.Text, "line ") {
-			t.Fatalf("payload %q: %v (want a positioned malformed error)", payload, err)
-		}
+		sdktest.CheckPositioned(t, payload, err, "line ")
 	})
 }
 
