@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lakegate/lakegate/arrowstore/internal/wal"
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
 
@@ -217,11 +218,14 @@ func TestRecoverTornTail(t *testing.T) {
 			s := openTest(t, testOptions(t, dir, mem))
 			want := writeNumbered(t, s, "a", 0, 9)
 			segs := walSegments(t, dir)
-			before := fileSize(t, segs[len(segs)-1])
+			before := recordsEnd(t, segs[len(segs)-1])
 			want = append(want, writeNumbered(t, s, "a", 9, 1)...)
 			s.crash()
 			seg := walSegments(t, dir)[len(segs)-1]
-			tc.damage(t, seg, before, fileSize(t, seg))
+			// Damage the records, not the segment's preallocated zeros.
+			end := recordsEnd(t, seg)
+			truncate(t, seg, end)
+			tc.damage(t, seg, before, end)
 
 			s = openTest(t, testOptions(t, dir, mem))
 			equalStrings(t, "kept", numbered(t, s, "a"), sorted(want[:len(want)-tc.lost]))
@@ -275,6 +279,25 @@ func TestRecoverDeletesTmpFiles(t *testing.T) {
 		t.Fatalf("tmp file still there: %v", err)
 	}
 	equalStrings(t, "rows", numbered(t, s, "a"), sorted(want))
+}
+
+// recordsEnd returns the offset where the log records in segment p end:
+// after a crash the rest of the file is preallocated zeros.
+func recordsEnd(t *testing.T, p string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := len("LGWAL01\n")
+	for off < len(b) {
+		_, _, n, err := wal.DecodeRecord(b[off:])
+		if err != nil {
+			break
+		}
+		off += n
+	}
+	return int64(off)
 }
 
 func fileSize(t *testing.T, p string) int64 {

@@ -48,6 +48,9 @@ const walDirName = "_wal"
 type WriteResult struct {
 	Stored   int         // rows accepted (logged and buffered)
 	Rejected []Rejection // rows that could not be stored, with the reason
+	// LogSeq is the write-ahead log record holding the stored rows (0 when
+	// none was stored); SyncTo(LogSeq) waits until they are on disk.
+	LogSeq uint64
 }
 
 // Rejection is one row of a Write that was not stored.
@@ -198,7 +201,7 @@ func (s *Store) Write(ctx context.Context, rs []rows.Row, durable bool) (WriteRe
 	}
 	s.nextSeq++
 	full := s.applyLocked(seq, time.Now())
-	res.Stored = len(s.normRows)
+	res.Stored, res.LogSeq = len(s.normRows), seq
 	s.stats.RowsWritten += uint64(res.Stored)
 	s.clearScratchLocked()
 	s.mu.Unlock()
@@ -210,11 +213,26 @@ func (s *Store) Write(ctx context.Context, rs []rows.Row, durable bool) (WriteRe
 		}
 	}
 	if durable {
-		if err := s.wal.SyncTo(seq); err != nil {
-			return res, fmt.Errorf("syncing rows to disk: %w", err)
+		if err := s.SyncTo(seq); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// SyncTo returns once the write-ahead log is on disk up to record seq (a
+// WriteResult.LogSeq). It lets a caller write without waiting and wait
+// later, off its hot path: concurrent callers share fsyncs (group commit),
+// so many writers waiting at once cost about one fsync. Zero is always
+// synced.
+func (s *Store) SyncTo(seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
+	if err := s.wal.SyncTo(seq); err != nil {
+		return fmt.Errorf("syncing rows to disk: %w", err)
+	}
+	return nil
 }
 
 // normalizeLocked checks rs against the tables' schemas and fills

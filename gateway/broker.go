@@ -54,7 +54,8 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 		policy.New(policy.Options{PublishRate: bc.PublishRate, PublishBurst: bc.PublishBurst,
 			MaxPacketSize: uint32(bc.MaxPacketSize), Logger: g.log.With("component", "policy")}),
 		newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.log.With("component", "mqtt-query")),
-		&ingestHook{ctx: runCtx, ingest: g.ingester, log: g.log.With("component", "ingest")},
+		&ingestHook{ctx: runCtx, ingest: g.ingester, broker: g.broker, maxPending: bc.ReceiveMaximum,
+			log: g.log.With("component", "ingest")},
 	}
 	for _, h := range hooks {
 		if err := g.broker.AddHook(h, nil); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -14,33 +16,94 @@ import (
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
 
-// ingestHook takes every PUBLISH inside the broker, before it is
-// acknowledged, and hands it to the Ingester. Blocking here is deliberate:
-// mochi sends the PUBACK / PUBREC only after OnPublish returns, so a QoS 1/2
-// message is acknowledged only once its rows are fsynced. Taking messages in
-// a hook rather than as a subscriber also means nothing is dropped when the
-// store is slower than the publishers (mochi drops QoS 0 messages for a
-// subscriber 8,192 messages behind). A message that cannot be stored is
-// already in the dead-letter table (as durably as the message) when
-// Ingest returns, so it is kept before the negative ack goes out.
+// ingestHook takes every PUBLISH inside the broker and hands it to the
+// Ingester before it is acknowledged or delivered. Taking messages in a hook
+// rather than as a subscriber means nothing is dropped when the store is
+// slower than the publishers (mochi drops QoS 0 messages for a subscriber
+// 8,192 messages behind).
+//
+// A QoS 1/2 message is acknowledged only once its rows are fsynced, but the
+// connection does not wait for that: OnPublish formats and writes the
+// message on the connection's goroutine, parks it in the connection's ack
+// lane and tells mochi to drop it (ErrRejectPacket). The lane waits for the
+// fsync, which it shares with every other lane (group commit), and then
+// hands the message back to mochi with InjectPacket, marked as already
+// stored; mochi then acknowledges, retains and delivers it exactly as it
+// would have. Meanwhile the connection reads and writes its next messages,
+// so one publisher with many messages in flight is not held to one fsync
+// per message. Acknowledgements keep their publish order because a lane is
+// first in, first out, and a message that does not go through the lane
+// (QoS 0, not routed) waits for the lane to empty first, so delivery order
+// is kept too.
+//
+// A message that cannot be stored is in the dead-letter table (as durably
+// as the message) before its negative acknowledgement goes out.
 type ingestHook struct {
 	mqtt.HookBase
 	ctx    context.Context
 	ingest *Ingester
+	broker *mqtt.Server
 	log    *slog.Logger
+	// maxPending bounds a connection's unacknowledged messages; past it the
+	// connection waits (TCP backpressure). The broker's receive maximum.
+	maxPending int
+
+	lanes   sync.Map // *mqtt.Client -> *ackLane
+	running sync.WaitGroup
 }
 
 var _ mqtt.Hook = (*ingestHook)(nil)
 
 func (h *ingestHook) ID() string { return "lakegate-ingest" }
 
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *ingestHook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablish || b == mqtt.OnDisconnect
+}
 
 // maxReasonString bounds the reason text put in a PUBACK.
 const maxReasonString = 256
 
+// takeOverWait bounds how long a reconnecting client waits for its old
+// connection's pending acknowledgements; see OnSessionEstablish.
+const takeOverWait = 10 * time.Second
+
+// pendingAck is a message written to the store and waiting, in its lane,
+// to be acknowledged (or refused).
+type pendingAck struct {
+	pk   packets.Packet
+	out  Outcome
+	err  error         // why it could not be stored, or nil
+	done chan struct{} // closed once answered
+}
+
+// ackLane is one connection's messages that are written but not yet
+// answered, oldest first. A goroutine runs while it is not empty.
+type ackLane struct {
+	cl    *mqtt.Client
+	mu    sync.Mutex
+	queue []*pendingAck
+}
+
+// last returns the newest pending message, or nil.
+func (l *ackLane) last() *pendingAck {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) == 0 {
+		return nil
+	}
+	return l.queue[len(l.queue)-1]
+}
+
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || strings.HasPrefix(pk.TopicName, "$") {
+		return pk, nil
+	}
+	if pk.Ignore {
+		// Our own InjectPacket of a message whose rows are on disk: let
+		// mochi acknowledge and deliver it. No client packet has Ignore set:
+		// mochi sets it only after the hooks, when one returns
+		// CodeSuccessIgnore.
+		pk.Ignore = false
 		return pk, nil
 	}
 	msg := rows.Message{
@@ -57,18 +120,131 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	for _, p := range pk.Properties.User {
 		msg.UserProperties = append(msg.UserProperties, rows.Property{Key: p.Key, Value: p.Val})
 	}
-	out, err := h.ingest.Ingest(h.ctx, &msg, pk.FixedHeader.Qos > 0)
-	if err == nil || !out.Routed {
+	lane := h.laneOf(cl, pk.FixedHeader.Qos > 0)
+	if pk.FixedHeader.Qos > 0 {
+		h.waitForRoom(lane)
+	}
+	out, err := h.ingest.Submit(h.ctx, &msg)
+	if pk.FixedHeader.Qos == 0 || !out.Routed {
+		// Nothing to wait for: keep it behind what is already pending,
+		// then let mochi deliver it (and acknowledge an unrouted QoS 1/2).
+		h.waitDrained(lane)
+		if err != nil && out.Routed {
+			h.logRefused(cl, pk, err)
+		}
 		return pk, nil
 	}
-	code := reasonFor(err)
-	h.log.Warn("message not stored", "topic", pk.TopicName, "client", cl.ID, "qos", pk.FixedHeader.Qos,
-		"reason_code", code.Code, "reason", err)
+	// The topic is resolved; an alias set again later, from the lane,
+	// could undo a newer mapping the client made meanwhile.
+	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+	h.enqueue(lane, &pendingAck{pk: pk, out: out, err: err, done: make(chan struct{})})
+	return pk, packets.ErrRejectPacket
+}
 
-	if pk.FixedHeader.Qos == 0 {
-		// Nobody waits for an answer; the broker still delivers it.
-		return pk, nil
+// laneOf returns cl's ack lane, creating it when create is set (else nil
+// if it has none).
+func (h *ingestHook) laneOf(cl *mqtt.Client, create bool) *ackLane {
+	if l, ok := h.lanes.Load(cl); ok {
+		return l.(*ackLane)
 	}
+	if !create {
+		return nil
+	}
+	l, _ := h.lanes.LoadOrStore(cl, &ackLane{cl: cl})
+	return l.(*ackLane)
+}
+
+// waitForRoom blocks while lane holds maxPending messages.
+func (h *ingestHook) waitForRoom(lane *ackLane) {
+	for {
+		lane.mu.Lock()
+		if len(lane.queue) < h.maxPending {
+			lane.mu.Unlock()
+			return
+		}
+		oldest := lane.queue[0]
+		lane.mu.Unlock()
+		<-oldest.done
+	}
+}
+
+// waitDrained blocks until every message pending in lane is answered.
+func (h *ingestHook) waitDrained(lane *ackLane) {
+	if lane == nil {
+		return
+	}
+	if p := lane.last(); p != nil {
+		<-p.done
+	}
+}
+
+// enqueue adds p to lane, starting the lane's goroutine if it was idle.
+func (h *ingestHook) enqueue(lane *ackLane, p *pendingAck) {
+	lane.mu.Lock()
+	lane.queue = append(lane.queue, p)
+	start := len(lane.queue) == 1
+	if start {
+		h.running.Add(1)
+	}
+	lane.mu.Unlock()
+	if start {
+		go h.drain(lane)
+	}
+}
+
+// drain answers lane's messages in order until it is empty.
+func (h *ingestHook) drain(lane *ackLane) {
+	defer h.running.Done()
+	for {
+		lane.mu.Lock()
+		p := lane.queue[0]
+		lane.mu.Unlock()
+
+		h.answer(lane.cl, p)
+
+		lane.mu.Lock()
+		lane.queue[0] = nil
+		lane.queue = lane.queue[1:]
+		empty := len(lane.queue) == 0
+		if empty {
+			lane.queue = nil
+		}
+		lane.mu.Unlock()
+		close(p.done)
+		if empty {
+			return
+		}
+	}
+}
+
+// answer waits until p's rows (or dead letters) are durable and then
+// acknowledges it through mochi, or refuses it.
+func (h *ingestHook) answer(cl *mqtt.Client, p *pendingAck) {
+	err := p.err
+	if serr := h.ingest.WaitDurable(p.out); serr != nil {
+		if err == nil {
+			err = serr
+		} else {
+			h.log.Error("syncing dead letter", "topic", p.pk.TopicName, "client", cl.ID, "error", serr)
+		}
+	}
+	if err == nil {
+		pk := p.pk
+		pk.Ignore = true // marks it as stored for OnPublish
+		if ierr := h.broker.InjectPacket(cl, pk); ierr != nil {
+			h.log.Debug("acknowledging stored message", "client", cl.ID, "topic", pk.TopicName, "error", ierr)
+		}
+		// InjectPacket counts the message as received a second time.
+		atomic.AddInt64(&h.broker.Info.PacketsReceived, -1)
+		atomic.AddInt64(&h.broker.Info.MessagesReceived, -1)
+		return
+	}
+	h.refuse(cl, p.pk, err)
+}
+
+// refuse answers a QoS 1/2 message that could not be stored.
+func (h *ingestHook) refuse(cl *mqtt.Client, pk packets.Packet, err error) {
+	code := h.logRefused(cl, pk, err)
 	if cl.Properties.ProtocolVersion == 5 {
 		// Answer with the reason ourselves: mochi's own error path sends a
 		// PUBACK even for QoS 2, where the client expects a PUBREC.
@@ -84,18 +260,69 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		if werr := cl.WritePacket(ack); werr != nil {
 			h.log.Debug("writing negative ack", "client", cl.ID, "error", werr)
 		}
-		return pk, packets.ErrRejectPacket
+		return
 	}
 	if isPermanent(err) {
 		// MQTT 3 has no negative acknowledgement: acknowledge, so the client
 		// does not resend a message that can never be stored; it is logged
-		// and counted above.
-		return pk, nil
+		// and counted. It is delivered to subscribers as usual.
+		pk.Ignore = true
+		if ierr := h.broker.InjectPacket(cl, pk); ierr != nil {
+			h.log.Debug("acknowledging refused message", "client", cl.ID, "error", ierr)
+		}
+		atomic.AddInt64(&h.broker.Info.PacketsReceived, -1)
+		atomic.AddInt64(&h.broker.Info.MessagesReceived, -1)
+		return
 	}
 	// A store failure: withhold the ack and drop the connection, so the
 	// client resends the message once it reconnects.
 	cl.Stop(err)
-	return pk, packets.ErrRejectPacket
+}
+
+// logRefused logs a routed message that was not stored and returns its
+// MQTT 5 reason.
+func (h *ingestHook) logRefused(cl *mqtt.Client, pk packets.Packet, err error) packets.Code {
+	code := reasonFor(err)
+	h.log.Warn("message not stored", "topic", pk.TopicName, "client", cl.ID, "qos", pk.FixedHeader.Qos,
+		"reason_code", code.Code, "reason", err)
+	return code
+}
+
+// OnSessionEstablish runs before mochi hands an existing session to a
+// reconnecting client: let the old connection's pending messages be
+// answered first, so the session it inherits holds their in-flight state
+// (a QoS 2 resend is then recognised and not stored twice).
+func (h *ingestHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	old, ok := h.broker.Clients.Get(cl.ID)
+	if !ok || old == cl {
+		return
+	}
+	lane := h.laneOf(old, false)
+	if lane == nil {
+		return
+	}
+	p := lane.last()
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.done:
+	case <-time.After(takeOverWait):
+		h.log.Warn("old connection's acknowledgements still pending at take-over", "client", cl.ID)
+	}
+}
+
+// OnDisconnect forgets cl's lane; messages still in it are answered (the
+// session keeps their in-flight state for a resumed session).
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.lanes.Delete(cl)
+}
+
+// Stop waits for the lanes to finish answering, so none writes to the
+// store after it is closed. mochi calls it when the broker closes.
+func (h *ingestHook) Stop() error {
+	h.running.Wait()
+	return nil
 }
 
 // reasonFor maps an ingest error to its MQTT 5 reason code.

@@ -108,19 +108,55 @@ type Outcome struct {
 	Table    string
 	Stored   int // rows stored
 	Rejected int // rows refused by the store
+	// LogSeq is the last store log record written for the message (its
+	// rows and dead letters); WaitDurable waits for it. 0: nothing written.
+	LogSeq uint64
 }
+
+// wrote notes that log record seq holds part of the message.
+func (o *Outcome) wrote(seq uint64) { o.LogSeq = max(o.LogSeq, seq) }
 
 // ErrAllRowsRejected: the store refused every row the formatter produced.
 var ErrAllRowsRejected = errors.New("no row could be stored")
 
-// Ingest routes, formats and stores msg. durable asks the store to have the
-// rows fsynced before returning (QoS 1 and 2). A message no route matches is
-// not an error: Outcome.Routed is false. Errors wrap the rows sentinels
+// Ingest routes, formats and stores msg. durable asks for the rows (and
+// any dead letter) to be fsynced before returning (QoS 1 and 2): it is
+// Submit followed by WaitDurable. A message no route matches is not an
+// error: Outcome.Routed is false. Errors wrap the rows sentinels
 // (ErrMalformedPayload, ErrInvalidName, ErrPluginFailed, ...) or
-// ErrAllRowsRejected. A message that fails for a reason other than the
-// store (and each rejected row) is kept as a dead letter, with the same
-// durability, before Ingest returns.
+// ErrAllRowsRejected.
 func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool) (Outcome, error) {
+	out, err := in.Submit(ctx, msg)
+	if durable {
+		if serr := in.WaitDurable(out); serr != nil {
+			if err == nil {
+				return out, fmt.Errorf("storing rows of table %s: %w", out.Table, serr)
+			}
+			in.log.Error("syncing dead letter", "topic", msg.Topic, "client", msg.ClientID, "error", serr)
+		}
+	}
+	return out, err
+}
+
+// WaitDurable returns once everything Submit wrote for out is on disk.
+// Many goroutines waiting at once share one fsync (group commit), which is
+// why the broker hook submits on the connection's goroutine and waits on
+// another: a publisher's next messages are formatted and written while
+// the previous ones are being synced.
+func (in *Ingester) WaitDurable(out Outcome) error {
+	if err := in.store.SyncTo(out.LogSeq); err != nil {
+		in.stats.StoreFailed.Add(1)
+		return err
+	}
+	return nil
+}
+
+// Submit routes, formats and writes msg, without waiting for the disk: the
+// rows are visible to queries when it returns; WaitDurable(out) makes them
+// durable. A message that fails for a reason other than the store (and
+// each rejected row) is written as a dead letter, covered by the same
+// WaitDurable.
+func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, error) {
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 
@@ -132,7 +168,7 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 	out := Outcome{Routed: true, Table: m.Table}
 	if err != nil {
 		in.stats.BadTopic.Add(1)
-		in.deadLetter(ctx, msg, durable, m.Table, "bad_topic", err.Error(), msg.Payload)
+		in.deadLetter(ctx, msg, &out, m.Table, "bad_topic", err.Error(), msg.Payload)
 		return out, err
 	}
 	f := rt.formatters[m.Formatter]
@@ -147,14 +183,14 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 			in.stats.PluginFailed.Add(1)
 		}
 		err = fmt.Errorf("formatting for table %s with %s: %w", m.Table, m.Formatter, err)
-		in.deadLetter(ctx, msg, durable, m.Table, code, err.Error(), msg.Payload)
+		in.deadLetter(ctx, msg, &out, m.Table, code, err.Error(), msg.Payload)
 		return out, err
 	}
 	if len(rs) == 0 {
 		in.stats.Stored.Add(1)
 		return out, nil
 	}
-	res, err := in.store.Write(ctx, rs, durable)
+	res, err := in.store.Write(ctx, rs, false)
 	if err != nil {
 		// Not a dead letter: the message is refused (or its client
 		// disconnected) so that it is sent again once the store recovers.
@@ -162,12 +198,13 @@ func (in *Ingester) Ingest(ctx context.Context, msg *rows.Message, durable bool)
 		return out, fmt.Errorf("storing rows of table %s: %w", m.Table, err)
 	}
 	out.Stored, out.Rejected = res.Stored, len(res.Rejected)
+	out.wrote(res.LogSeq)
 	in.stats.RowsStored.Add(int64(res.Stored))
 	if len(res.Rejected) > 0 {
 		in.stats.RowsRejected.Add(int64(len(res.Rejected)))
 		for _, r := range res.Rejected {
 			in.log.Warn("row rejected", "topic", msg.Topic, "client", msg.ClientID, "row", r.Index, "reason", r.Err)
-			in.deadLetter(ctx, msg, durable, m.Table, "row_rejected", fmt.Sprintf("row %d: %v", r.Index, r.Err), rowJSON(rs[r.Index]))
+			in.deadLetter(ctx, msg, &out, m.Table, "row_rejected", fmt.Sprintf("row %d: %v", r.Index, r.Err), rowJSON(rs[r.Index]))
 		}
 		if res.Stored == 0 {
 			return out, fmt.Errorf("%w: %w", ErrAllRowsRejected, res.Rejected[0].Err)
@@ -208,7 +245,7 @@ func (d *DeadLetter) row(table string) rows.Row {
 
 // deadLetter stores (and republishes) one dead letter. Its own failure is
 // logged, not returned: the message's error is what the publisher hears.
-func (in *Ingester) deadLetter(ctx context.Context, msg *rows.Message, durable bool, table, code, reason string, payload []byte) {
+func (in *Ingester) deadLetter(ctx context.Context, msg *rows.Message, out *Outcome, table, code, reason string, payload []byte) {
 	dc := in.dead.Load()
 	if dc == nil || dc.Table == "" && dc.Topic == "" {
 		return
@@ -219,7 +256,8 @@ func (in *Ingester) deadLetter(ctx context.Context, msg *rows.Message, durable b
 		d.Time = time.Now()
 	}
 	if dc.Table != "" {
-		res, err := in.store.Write(ctx, []rows.Row{d.row(dc.Table)}, durable)
+		res, err := in.store.Write(ctx, []rows.Row{d.row(dc.Table)}, false)
+		out.wrote(res.LogSeq)
 		switch {
 		case err != nil:
 			in.log.Error("storing dead letter", "topic", msg.Topic, "client", msg.ClientID, "error", err)

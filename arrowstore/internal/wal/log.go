@@ -64,10 +64,13 @@ type Log struct {
 	// Lock order: syncMu before mu.
 	syncMu sync.Mutex
 
-	mu       sync.Mutex
-	segs     []segment // sorted by first; the last is active once Start ran
-	active   *os.File
-	size     int64      // bytes in the active segment
+	mu     sync.Mutex
+	segs   []segment // sorted by first; the last is active once Start ran
+	active *os.File
+	size   int64 // bytes of records (and header) in the active segment
+	// prealloc: the active segment's file is longer than size, zero-filled
+	// (see preallocate); it is cut back to size when the segment closes.
+	prealloc bool
 	appended uint64     // highest seq appended
 	synced   uint64     // highest seq known to be on disk
 	retired  []*os.File // rotated-out files, already synced, closed by the next sync
@@ -137,6 +140,14 @@ func (l *Log) Replay(fn func(seq uint64, rs []rows.Row) error) (uint64, error) {
 			return 0, fmt.Errorf("reading wal segment %s: %w", sg.path, err)
 		}
 		good, err := l.replaySegment(&sg, data, &last, fn)
+		if errors.Is(err, errZeroTail) {
+			// Cut the preallocated zeros off, so that every segment on disk
+			// but the active one is exactly its records.
+			if err := truncateSync(sg.path, int64(good)); err != nil {
+				return 0, err
+			}
+			err = nil
+		}
 		if err != nil && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {
 			return 0, err // fn failed or sequence broken
 		}
@@ -179,6 +190,11 @@ func (l *Log) replaySegment(sg *segment, data []byte, last *uint64, fn func(uint
 	}
 	off := len(segmentMagic)
 	for off < len(data) {
+		if allZero(data[off:]) {
+			// The unused, preallocated end of a segment the process did not
+			// close: its records end here.
+			return off, errZeroTail
+		}
 		seq, rs, n, err := DecodeRecord(data[off:])
 		if err != nil {
 			return off, err
@@ -193,6 +209,20 @@ func (l *Log) replaySegment(sg *segment, data []byte, last *uint64, fn func(uint
 		off += n
 	}
 	return off, nil
+}
+
+// errZeroTail ends the replay of a segment at its preallocated zeros.
+var errZeroTail = errors.New("wal: preallocated tail")
+
+// allZero reports whether b holds only zero bytes. No record is all zeros:
+// its payload holds a seq above zero.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func truncateSync(path string, size int64) error {
@@ -232,16 +262,20 @@ func (l *Log) Start(nextSeq uint64) error {
 
 func (l *Log) openSegmentLocked(first uint64) error {
 	path := filepath.Join(l.opts.Dir, segmentName(first))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("creating wal segment: %w", err)
 	}
-	if _, err := f.Write(segmentMagic); err != nil {
+	prealloc, err := preallocate(f, l.opts.SegmentSize)
+	if err == nil {
+		_, err = f.WriteAt(segmentMagic, 0)
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(path)
 		return fmt.Errorf("writing wal segment header: %w", err)
 	}
-	l.active = f
+	l.active, l.prealloc = f, prealloc
 	l.size = int64(len(segmentMagic))
 	l.segs = append(l.segs, segment{first: first, path: path})
 	l.dirDirty = true
@@ -271,10 +305,11 @@ func (l *Log) Append(seq uint64, rec []byte) error {
 		}
 		cur = &l.segs[len(l.segs)-1]
 	}
-	n, err := l.active.Write(rec)
+	n, err := l.active.WriteAt(rec, l.size)
 	if err != nil {
 		// Undo a partial write so the segment stays a clean sequence of
 		// records; if that fails too the log cannot be trusted.
+		l.prealloc = false
 		if terr := l.active.Truncate(l.size); terr != nil {
 			l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
 		}
@@ -291,6 +326,9 @@ func (l *Log) Append(seq uint64, rec []byte) error {
 // but the last is complete on disk, which is what lets Replay treat damage
 // outside the last segment as corruption rather than a torn tail.
 func (l *Log) rotateLocked(first uint64) error {
+	if err := l.trimLocked(); err != nil {
+		return err
+	}
 	if err := l.active.Sync(); err != nil {
 		l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
 		return fmt.Errorf("syncing wal segment before rotation: %w", err)
@@ -346,7 +384,7 @@ func (l *Log) syncLocked(seq uint64) error {
 	}
 	var err error
 	if f != nil {
-		err = f.Sync()
+		err = datasync(f)
 		l.syncs.Add(1)
 	}
 	if err == nil && dirDirty {
@@ -363,6 +401,21 @@ func (l *Log) syncLocked(seq uint64) error {
 	}
 	if l.synced < seq {
 		return fmt.Errorf("syncing wal: seq %d was never appended (last %d)", seq, l.synced)
+	}
+	return nil
+}
+
+// trimLocked cuts the active segment's preallocated zeros off, before it
+// is closed or rotated out; the fsync that follows makes the length
+// durable.
+func (l *Log) trimLocked() error {
+	if !l.prealloc {
+		return nil
+	}
+	l.prealloc = false
+	if err := l.active.Truncate(l.size); err != nil {
+		l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
+		return fmt.Errorf("trimming wal segment: %w", err)
 	}
 	return nil
 }
@@ -438,9 +491,15 @@ func (l *Log) Close() error {
 	var err error
 	l.mu.Lock()
 	seq := l.appended
-	l.mu.Unlock()
 	if l.active != nil {
+		err = l.trimLocked()
+	}
+	l.mu.Unlock()
+	if l.active != nil && err == nil {
 		err = l.syncLocked(seq)
+		if err == nil {
+			err = l.active.Sync() // the trimmed length, too
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

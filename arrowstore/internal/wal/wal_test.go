@@ -311,3 +311,119 @@ func TestReplayTornHeaderSegmentIsRemoved(t *testing.T) {
 		t.Fatal("no active segment")
 	}
 }
+
+// segmentSizes returns the sizes of dir's segment files, oldest first.
+func segmentSizes(t *testing.T, dir string) []int64 {
+	t.Helper()
+	var sizes []int64
+	for _, p := range segFiles(t, dir) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, fi.Size())
+	}
+	return sizes
+}
+
+// A crash leaves the active segment with its preallocated zeros; replay
+// takes every record before them, and no segment but the active one keeps
+// zeros (they would read as corruption in a segment that is not the last).
+func TestReplayAfterCrashWithPreallocatedTail(t *testing.T) {
+	dir := t.TempDir()
+	const segSize = 1 << 20
+	l := testLog(t, dir, segSize)
+	replayAll(t, l)
+	if err := l.Start(1); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 1, 5)
+	if err := l.SyncTo(5); err != nil {
+		t.Fatal(err)
+	}
+	l.Abandon() // as kill -9 leaves it
+	sizes := segmentSizes(t, dir)
+	if len(sizes) != 1 {
+		t.Fatalf("segments %v", sizes)
+	}
+	preallocated := sizes[0] == segSize
+
+	l = testLog(t, dir, segSize)
+	if got := replayAll(t, l); !reflect.DeepEqual(got, []uint64{1, 2, 3, 4, 5}) {
+		t.Fatalf("replayed %v", got)
+	}
+	if err := l.Start(6); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 6, 2)
+	if err := l.SyncTo(7); err != nil {
+		t.Fatal(err)
+	}
+	l.Abandon()
+	sizes = segmentSizes(t, dir)
+	if len(sizes) != 2 || sizes[0] >= segSize {
+		t.Fatalf("after the first replay the old segment should be cut to its records: sizes %v", sizes)
+	}
+	if preallocated && sizes[1] != segSize {
+		t.Fatalf("active segment not preallocated: sizes %v", sizes)
+	}
+
+	l = testLog(t, dir, segSize)
+	if got := replayAll(t, l); !reflect.DeepEqual(got, []uint64{1, 2, 3, 4, 5, 6, 7}) {
+		t.Fatalf("second replay %v", got)
+	}
+	if err := l.Start(8); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sz := range segmentSizes(t, dir) {
+		if sz >= segSize {
+			t.Fatalf("a closed log keeps preallocated zeros: %v", segmentSizes(t, dir))
+		}
+	}
+}
+
+// A record cut short inside the preallocated region (the crash came in the
+// middle of its write) is a torn tail: the records before it are kept.
+func TestReplayTornRecordBeforeZeros(t *testing.T) {
+	dir := t.TempDir()
+	const segSize = 1 << 20
+	l := testLog(t, dir, segSize)
+	replayAll(t, l)
+	if err := l.Start(1); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 1, 3)
+	if err := l.SyncTo(3); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	end := l.size
+	l.mu.Unlock()
+	l.Abandon()
+
+	seg := segFiles(t, dir)[0]
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := AppendRecord(nil, 4, sampleRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(rec[:len(rec)/2], end); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	l = testLog(t, dir, segSize)
+	defer l.Close()
+	if got := replayAll(t, l); !reflect.DeepEqual(got, []uint64{1, 2, 3}) {
+		t.Fatalf("replayed %v", got)
+	}
+	if sizes := segmentSizes(t, dir); sizes[0] != end {
+		t.Fatalf("torn segment cut to %d bytes, want %d", sizes[0], end)
+	}
+}
