@@ -68,14 +68,21 @@ type Log struct {
 	segs   []segment // sorted by first; the last is active once Start ran
 	active *os.File
 	size   int64 // bytes of records (and header) in the active segment
-	// prealloc: the active segment's file is longer than size, zero-filled
-	// (see preallocate); it is cut back to size when the segment closes.
-	prealloc bool
-	appended uint64     // highest seq appended
-	synced   uint64     // highest seq known to be on disk
-	retired  []*os.File // rotated-out files, already synced, closed by the next sync
-	dirDirty bool       // a segment was created or removed since the last dir fsync
-	broken   error
+	// pending holds the newest records of the active segment, not yet
+	// written to the file: they end at size. Writing records in batches
+	// rather than one write(2) each is most of what a QoS 0 message costs
+	// the log.
+	pending []byte
+	// allocated is the active segment file's length when it is
+	// preallocated (see preallocate): zero-filled past size, in steps of
+	// preallocStep, and cut back to size when the segment closes. 0 when
+	// the file system cannot preallocate.
+	allocated int64
+	appended  uint64     // highest seq appended
+	synced    uint64     // highest seq known to be on disk
+	retired   []*os.File // rotated-out files, already synced, closed by the next sync
+	dirDirty  bool       // a segment was created or removed since the last dir fsync
+	broken    error
 
 	syncs atomic.Uint64
 }
@@ -190,7 +197,7 @@ func (l *Log) replaySegment(sg *segment, data []byte, last *uint64, fn func(uint
 	}
 	off := len(segmentMagic)
 	for off < len(data) {
-		if allZero(data[off:]) {
+		if allZero(data[off:min(off+4, len(data))]) && allZero(data[off:]) {
 			// The unused, preallocated end of a segment the process did not
 			// close: its records end here.
 			return off, errZeroTail
@@ -214,16 +221,9 @@ func (l *Log) replaySegment(sg *segment, data []byte, last *uint64, fn func(uint
 // errZeroTail ends the replay of a segment at its preallocated zeros.
 var errZeroTail = errors.New("wal: preallocated tail")
 
-// allZero reports whether b holds only zero bytes. No record is all zeros:
-// its payload holds a seq above zero.
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+// allZero reports whether b holds only zero bytes. No record is all zeros
+// (its payload holds a seq above zero), nor starts with a zero length.
+func allZero(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }
 
 func truncateSync(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -266,7 +266,7 @@ func (l *Log) openSegmentLocked(first uint64) error {
 	if err != nil {
 		return fmt.Errorf("creating wal segment: %w", err)
 	}
-	prealloc, err := preallocate(f, l.opts.SegmentSize)
+	allocated, err := preallocate(f, 0, preallocStep)
 	if err == nil {
 		_, err = f.WriteAt(segmentMagic, 0)
 	}
@@ -275,17 +275,22 @@ func (l *Log) openSegmentLocked(first uint64) error {
 		os.Remove(path)
 		return fmt.Errorf("writing wal segment header: %w", err)
 	}
-	l.active, l.prealloc = f, prealloc
+	l.active, l.allocated = f, allocated
 	l.size = int64(len(segmentMagic))
 	l.segs = append(l.segs, segment{first: first, path: path})
 	l.dirDirty = true
 	return nil
 }
 
-// Append writes one framed record (from AppendRecord) with the given seq to
-// the active segment, rotating it first if it is full. The data reaches the
-// operating system before Append returns (it survives a crash of the
-// process) but is on disk only after a SyncTo covering seq.
+// pendingLimit is how many bytes of records Append buffers before it
+// writes them to the file.
+const pendingLimit = 256 << 10
+
+// Append adds one framed record (from AppendRecord) with the given seq to
+// the active segment, rotating it first if it is full. The record is
+// buffered: it reaches the file by the next SyncTo (or once pendingLimit
+// bytes are buffered) and is on disk once a SyncTo covering seq returned.
+// Until then a crash, even of the process alone, may lose it.
 func (l *Log) Append(seq uint64, rec []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -305,19 +310,42 @@ func (l *Log) Append(seq uint64, rec []byte) error {
 		}
 		cur = &l.segs[len(l.segs)-1]
 	}
-	n, err := l.active.WriteAt(rec, l.size)
-	if err != nil {
-		// Undo a partial write so the segment stays a clean sequence of
-		// records; if that fails too the log cannot be trusted.
-		l.prealloc = false
-		if terr := l.active.Truncate(l.size); terr != nil {
-			l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
-		}
-		return fmt.Errorf("writing wal record: %w", err)
-	}
-	l.size += int64(n)
+	l.pending = append(l.pending, rec...)
+	l.size += int64(len(rec))
 	l.appended = seq
 	cur.last = seq
+	if len(l.pending) >= pendingLimit {
+		return l.writePendingLocked()
+	}
+	return nil
+}
+
+// writePendingLocked writes the buffered records to the active segment. A
+// failed write breaks the log: records already accepted by Append would be
+// missing from it.
+func (l *Log) writePendingLocked() error {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	if l.allocated != 0 && l.size > l.allocated {
+		// Grow the zeros ahead of the records rather than the file with
+		// each write: one metadata change per preallocStep bytes.
+		grown, err := preallocate(l.active, l.allocated, max(preallocStep, l.size-l.allocated))
+		if err != nil {
+			l.broken = fmt.Errorf("%w: preallocating: %v", ErrBroken, err)
+			return fmt.Errorf("preallocating wal segment: %w", err)
+		}
+		l.allocated = grown // 0 if it cannot: the file just grows
+	}
+	if _, err := l.active.WriteAt(l.pending, l.size-int64(len(l.pending))); err != nil {
+		l.broken = fmt.Errorf("%w: writing records: %v", ErrBroken, err)
+		return fmt.Errorf("writing wal records: %w", err)
+	}
+	if cap(l.pending) > 4*pendingLimit {
+		l.pending = nil
+	} else {
+		l.pending = l.pending[:0]
+	}
 	return nil
 }
 
@@ -326,6 +354,9 @@ func (l *Log) Append(seq uint64, rec []byte) error {
 // but the last is complete on disk, which is what lets Replay treat damage
 // outside the last segment as corruption rather than a torn tail.
 func (l *Log) rotateLocked(first uint64) error {
+	if err := l.writePendingLocked(); err != nil {
+		return err
+	}
 	if err := l.trimLocked(); err != nil {
 		return err
 	}
@@ -375,6 +406,12 @@ func (l *Log) syncLocked(seq uint64) error {
 		l.mu.Unlock()
 		return nil
 	}
+	if l.active != nil {
+		if err := l.writePendingLocked(); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
 	target, f, dirDirty, retired := l.appended, l.active, l.dirDirty, l.retired
 	l.retired, l.dirDirty = nil, false
 	l.mu.Unlock()
@@ -409,10 +446,10 @@ func (l *Log) syncLocked(seq uint64) error {
 // is closed or rotated out; the fsync that follows makes the length
 // durable.
 func (l *Log) trimLocked() error {
-	if !l.prealloc {
+	if l.allocated == 0 {
 		return nil
 	}
-	l.prealloc = false
+	l.allocated = 0
 	if err := l.active.Truncate(l.size); err != nil {
 		l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
 		return fmt.Errorf("trimming wal segment: %w", err)
@@ -492,7 +529,10 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	seq := l.appended
 	if l.active != nil {
-		err = l.trimLocked()
+		err = l.writePendingLocked()
+		if err == nil {
+			err = l.trimLocked()
+		}
 	}
 	l.mu.Unlock()
 	if l.active != nil && err == nil {

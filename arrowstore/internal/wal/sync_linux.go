@@ -8,18 +8,25 @@ import (
 	"syscall"
 )
 
-// preallocate reserves size bytes for f (zero-filled, file size set), so
-// that appending inside it changes no file metadata and a sync is a cheap
-// fdatasync rather than a journal commit (about 0.3 ms against 2.9 ms for
-// append+fsync on the ext4 disk the README's figures come from). A file
-// system that cannot preallocate is not an error: appends then grow the
-// file as usual.
-func preallocate(f *os.File, size int64) (bool, error) {
-	err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
+// preallocStep is how far ahead of its records a segment file is
+// preallocated.
+const preallocStep = 4 << 20
+
+// preallocate extends f with n zero bytes from off (its current length)
+// and returns the new length, so that writing records inside them changes
+// no file metadata and a sync is a cheap fdatasync rather than a journal
+// commit (about 0.3 ms against 2.9 ms for append+fsync on the ext4 disk
+// the README's figures come from). A file system that cannot preallocate
+// is not an error: it returns 0 and appends grow the file as usual.
+func preallocate(f *os.File, off, n int64) (int64, error) {
+	err := syscall.Fallocate(int(f.Fd()), 0, off, n)
 	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
-		return false, nil
+		return 0, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return 0, err
+	}
+	return off + n, nil
 }
 
 // datasync flushes f's data and the metadata needed to read it back
