@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,36 +195,75 @@ func (h *ingestHook) enqueue(lane *ackLane, p *pendingAck) {
 	}
 }
 
-// drain answers lane's messages in order until it is empty.
+// drain answers lane's messages in order until it is empty. It takes
+// them in batches, everything pending when it looks: one wait for the
+// disk covers a batch (a connection's log records only grow), and the
+// batch's acknowledgements leave in one write when the connection can be
+// corked.
 func (h *ingestHook) drain(lane *ackLane) {
 	defer h.running.Done()
+	conn := corkable(lane.cl.Net.Conn)
 	for {
 		lane.mu.Lock()
-		p := lane.queue[0]
+		batch := slices.Clone(lane.queue)
 		lane.mu.Unlock()
 
-		h.answer(lane.cl, p)
+		var last Outcome
+		for _, p := range batch {
+			last.wrote(p.out.LogSeq)
+		}
+		syncErr := h.ingest.WaitDurable(last)
+		if conn != nil && len(batch) > 1 {
+			conn.Cork()
+		}
+		for _, p := range batch {
+			h.answer(lane.cl, p, syncErr)
+		}
+		if conn != nil && len(batch) > 1 {
+			if err := conn.Uncork(); err != nil {
+				h.log.Debug("writing acknowledgements", "client", lane.cl.ID, "error", err)
+			}
+		}
 
 		lane.mu.Lock()
-		lane.queue[0] = nil
-		lane.queue = lane.queue[1:]
+		clear(lane.queue[:len(batch)])
+		lane.queue = lane.queue[len(batch):]
 		empty := len(lane.queue) == 0
 		if empty {
 			lane.queue = nil
 		}
 		lane.mu.Unlock()
-		close(p.done)
+		for _, p := range batch {
+			close(p.done)
+		}
 		if empty {
 			return
 		}
 	}
 }
 
-// answer waits until p's rows (or dead letters) are durable and then
-// acknowledges it through mochi, or refuses it.
-func (h *ingestHook) answer(cl *mqtt.Client, p *pendingAck) {
+// corker is a connection that can hold back its writes and send them in
+// one go (gateway/listen's connections can).
+type corker interface {
+	Cork()
+	Uncork() error
+}
+
+// corkable returns c, or the connection under TLS, as a corker; nil if it
+// is not one.
+func corkable(c net.Conn) corker {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	k, _ := c.(corker)
+	return k
+}
+
+// answer acknowledges p through mochi, or refuses it. syncErr is the
+// outcome of waiting for p's rows (or dead letters) to be durable.
+func (h *ingestHook) answer(cl *mqtt.Client, p *pendingAck, syncErr error) {
 	err := p.err
-	if serr := h.ingest.WaitDurable(p.out); serr != nil {
+	if serr := syncErr; serr != nil {
 		if err == nil {
 			err = serr
 		} else {

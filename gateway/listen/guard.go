@@ -53,8 +53,10 @@ var disconnectTooLarge = []byte{0xE0, 0x02, 0x95, 0x00}
 type guardConn struct {
 	net.Conn
 	wmu       sync.Mutex // whole packets: mochi writes one packet per Write
-	fr        framer     // owned by the reading goroutine
-	pending   error      // framing error to report at the next Read
+	corked    bool       // under wmu: writes go to held (see Cork)
+	held      []byte
+	fr        framer // owned by the reading goroutine
+	pending   error  // framing error to report at the next Read
 	connected atomic.Bool
 	keepalive atomic.Uint32 // seconds, from the CONNECT
 	closeErr  atomic.Value
@@ -118,7 +120,49 @@ func (c *guardConn) SetDeadline(t time.Time) error {
 func (c *guardConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.corked {
+		if len(c.held)+len(p) > maxHeld {
+			if err := c.writeHeldLocked(); err != nil {
+				return 0, err
+			}
+		}
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
 	return c.Conn.Write(p)
+}
+
+// maxHeld bounds what a corked connection holds back.
+const maxHeld = 64 << 10
+
+// Cork holds back this connection's writes until Uncork, so that a burst
+// of small packets (the acknowledgements one fsync releases) leaves in one
+// write(2) instead of one each. An error of a held write surfaces at Uncork.
+func (c *guardConn) Cork() {
+	c.wmu.Lock()
+	c.corked = true
+	c.wmu.Unlock()
+}
+
+// Uncork writes what Cork held back and lets writes through again.
+func (c *guardConn) Uncork() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.corked = false
+	return c.writeHeldLocked()
+}
+
+func (c *guardConn) writeHeldLocked() error {
+	if len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.held)
+	if cap(c.held) > maxHeld {
+		c.held = nil
+	} else {
+		c.held = c.held[:0]
+	}
+	return err
 }
 
 func (c *guardConn) Close() error {
