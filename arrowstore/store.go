@@ -23,6 +23,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/lakegate/lakegate/arrowstore/internal/wal"
+	"github.com/lakegate/lakegate/arrowstore/latency"
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
 
@@ -61,17 +62,18 @@ type Rejection struct {
 
 // Stats are counters for monitoring; counts are since Open.
 type Stats struct {
-	RowsWritten   uint64 // rows accepted by Write
-	RowsRejected  uint64 // rows rejected by Write
-	RowsReplayed  uint64 // rows recovered from the log at Open
-	RowsFlushed   uint64 // rows written to Parquet files
-	FilesWritten  uint64 // Parquet files written
-	FlushErrors   uint64 // failed flushes (rows stay buffered and logged)
-	WALSyncs      uint64 // fsyncs of log segments
-	WALSegments   int    // log segment files on disk
-	RowsBuffered  int64  // rows in memory, not yet in a file
-	BytesBuffered int64  // estimated size of the buffered rows
-	Tables        int    // tables known
+	RowsWritten    uint64           // rows accepted by Write
+	RowsRejected   uint64           // rows rejected by Write
+	RowsReplayed   uint64           // rows recovered from the log at Open
+	RowsFlushed    uint64           // rows written to Parquet files
+	FilesWritten   uint64           // Parquet files written
+	FlushErrors    uint64           // failed flushes (rows stay buffered and logged)
+	WALSyncs       uint64           // fsyncs of log segments
+	WALSyncLatency latency.Snapshot // how long the log's group-commit syncs took
+	WALSegments    int              // log segment files on disk
+	RowsBuffered   int64            // rows in memory, not yet in a file
+	BytesBuffered  int64            // estimated size of the buffered rows
+	Tables         int              // tables known
 
 	DiskBytes      int64  // bytes of the tables' live Parquet files
 	FilesRetired   uint64 // files deleted (or waiting for snapshots) by retention
@@ -396,7 +398,7 @@ func (s *Store) Stats() Stats {
 	st := s.stats
 	s.mu.Unlock()
 	ws := s.wal.Stats()
-	st.WALSyncs, st.WALSegments = ws.Syncs, ws.Segments
+	st.WALSyncs, st.WALSegments, st.WALSyncLatency = ws.Syncs, ws.Segments, ws.SyncLatency
 	return st
 }
 

@@ -53,7 +53,7 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 		authHook,
 		policy.New(policy.Options{PublishRate: bc.PublishRate, PublishBurst: bc.PublishBurst,
 			MaxPacketSize: uint32(bc.MaxPacketSize), Logger: g.log.With("component", "policy")}),
-		newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.log.With("component", "mqtt-query")),
+		newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.cfg.Query.MQTT, g.log.With("component", "mqtt-query")),
 		&ingestHook{ctx: runCtx, ingest: g.ingester, broker: g.broker, maxPending: bc.ReceiveMaximum,
 			log: g.log.With("component", "ingest")},
 	}
@@ -74,7 +74,7 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 
 	guard := listen.Guard{MaxPacketSize: uint32(bc.MaxPacketSize), ConnectTimeout: bc.ConnectTimeout}
 	for _, lc := range g.cfg.Listeners.MQTT {
-		spec := listen.Spec{ID: lc.ID, Type: lc.Type, Address: lc.Address}
+		spec := listen.Spec{ID: lc.ID, Type: lc.Type, Address: lc.Address, AllowedOrigins: lc.AllowedOrigins}
 		if lc.TLS != nil {
 			spec.TLS = &listen.TLSFiles{CertFile: lc.TLS.CertFile, KeyFile: lc.TLS.KeyFile, ClientCAFile: lc.TLS.ClientCAFile}
 		}

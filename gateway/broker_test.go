@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	pmqtt "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
@@ -91,8 +92,14 @@ func dialV5(t *testing.T, addr, clientID string, o v5opts) (*paho.Client, *paho.
 			t.Fatal(err)
 		}
 	}
+	// paho.golang writes a packet in several Write calls and sends its
+	// first PINGREQ from another goroutine right after the CONNACK; unless
+	// the connection is a sync.Locker the two interleave on any conn that is
+	// not a *net.TCPConn (TLS here), the broker reads a malformed packet and
+	// drops the connection, and the client waits out its PUBACK / SUBACK.
 	// A generous packet timeout: CI runs packages side by side on 2 cores.
-	cfg := paho.ClientConfig{ClientID: clientID, Conn: conn, OnServerDisconnect: o.onDisconnect, PacketTimeout: 30 * time.Second}
+	cfg := paho.ClientConfig{ClientID: clientID, Conn: packets.NewThreadSafeConn(conn), OnServerDisconnect: o.onDisconnect,
+		PacketTimeout: 30 * time.Second}
 	if o.onMessage != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) { o.onMessage(pr.Packet); return true, nil },

@@ -13,6 +13,8 @@ import (
 	"github.com/lakegate/lakegate/arrowstore/rows"
 	"github.com/lakegate/lakegate/gateway/auth"
 	"github.com/lakegate/lakegate/gateway/listen"
+	"github.com/lakegate/lakegate/gateway/source"
+	"github.com/lakegate/lakegate/plugins"
 )
 
 //go:embed default.yaml
@@ -24,6 +26,8 @@ func DefaultConfigYAML() []byte { return append([]byte(nil), defaultConfigYAML..
 
 // Config is the whole gateway configuration as decoded from YAML.
 type Config struct {
+	source configSource // set by LoadConfig and ParseConfig
+
 	Listeners  ListenersConfig  `mapstructure:"listeners"`
 	Auth       AuthConfig       `mapstructure:"auth"`
 	Broker     BrokerConfig     `mapstructure:"broker"`
@@ -31,6 +35,17 @@ type Config struct {
 	Plugins    PluginsConfig    `mapstructure:"plugins"`
 	Routes     []RouteConfig    `mapstructure:"routes"`
 	DeadLetter DeadLetterConfig `mapstructure:"dead_letter"`
+	// Query limits SQL queries and configures the MQTT query API (mqttquery.go).
+	Query QueryConfig `mapstructure:"query"`
+	// Sources are upstream brokers lakegate subscribes to besides its own
+	// listeners (see gateway/source).
+	Sources []source.Config `mapstructure:"sources"`
+	// Uplinks are upstream brokers routes may forward to (forwarding.go,
+	// gateway/forward).
+	Uplinks []UplinkConfig `mapstructure:"uplinks"`
+	// ShutdownTimeout bounds a graceful shutdown: stop accepting, drain
+	// in-flight messages, flush and close.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 // DeadLetterConfig says where messages (and rows) that could not be stored
@@ -54,6 +69,12 @@ type MQTTListenerConfig struct {
 	Type    string     `mapstructure:"type"`
 	Address string     `mapstructure:"address"`
 	TLS     *TLSConfig `mapstructure:"tls"`
+	// AllowedOrigins (ws only) lists the origins (scheme://host[:port], or
+	// "*" for any) of web pages allowed to connect besides pages served
+	// from the listener's own host and port; browsers from other origins
+	// get 403. Clients that send no Origin header (not browsers) are
+	// always let through to MQTT auth.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
 }
 
 // TLSConfig names a TLS listener's PEM files.
@@ -95,9 +116,13 @@ func (a *AuthConfig) AnonymousAllowed() bool {
 }
 
 // UserConfig is one account; PasswordHash is a bcrypt hash (`lakegate passwd`).
+// Admin lets the account use the HTTP admin endpoints (/admin/...) with
+// HTTP basic auth; while no account is an admin, those answer loopback
+// clients only.
 type UserConfig struct {
 	Username     string `mapstructure:"username"`
 	PasswordHash string `mapstructure:"password_hash"`
+	Admin        bool   `mapstructure:"admin"`
 }
 
 // ACLRuleConfig allows the clients it applies to (by user name and client
@@ -185,6 +210,9 @@ type PluginsConfig struct {
 	Dir      string       `mapstructure:"dir"`
 	CacheDir string       `mapstructure:"cache_dir"`
 	Limits   LimitsConfig `mapstructure:"limits"`
+	// Overrides give single formatters other limits than Limits. A list,
+	// not a map by formatter id, because viper lowercases map keys.
+	Overrides []FormatterLimitsConfig `mapstructure:"overrides"`
 }
 
 // LimitsConfig bounds what one formatter instance may use; zero means the
@@ -197,6 +225,98 @@ type LimitsConfig struct {
 	Instances      int           `mapstructure:"instances"`
 }
 
+// FormatterLimitsConfig overrides plugins.limits for the formatter whose id
+// (as routes name it: "json", "acme", "plugin:/path/x.wasm") is Formatter.
+// A zero field keeps the plugins.limits value. The limits belong to the
+// formatter, not to a route: every route naming it shares its one instance
+// pool and these limits.
+type FormatterLimitsConfig struct {
+	Formatter    string `mapstructure:"formatter"`
+	LimitsConfig `mapstructure:",squash"`
+}
+
+// FormatterLimits returns the limits the formatter with this id runs
+// with: its override's non-zero fields over plugins.limits, over the
+// runtime's defaults.
+func (p *PluginsConfig) FormatterLimits(id string) plugins.Limits {
+	l := p.Limits
+	for _, o := range p.Overrides {
+		if o.Formatter != id {
+			continue
+		}
+		if o.MemoryPages != 0 {
+			l.MemoryPages = o.MemoryPages
+		}
+		if o.CallTimeout != 0 {
+			l.CallTimeout = o.CallTimeout
+		}
+		if o.MaxOutputBytes != 0 {
+			l.MaxOutputBytes = o.MaxOutputBytes
+		}
+		if o.MaxRows != 0 {
+			l.MaxRows = o.MaxRows
+		}
+		if o.Instances != 0 {
+			l.Instances = o.Instances
+		}
+	}
+	return plugins.Limits{
+		MemoryPages:    l.MemoryPages,
+		CallTimeout:    l.CallTimeout,
+		MaxOutputBytes: int(l.MaxOutputBytes),
+		MaxRows:        l.MaxRows,
+		Instances:      l.Instances,
+	}.WithDefaults()
+}
+
+// validate reports limits that cannot work, each at its key under prefix
+// (e.g. "plugins.limits"). Zero fields are valid: they take the default.
+func (l LimitsConfig) validate(prefix string, bad func(key, format string, args ...any)) {
+	if l.MemoryPages > plugins.MaxMemoryPages {
+		bad(prefix+".memory_pages", "%d is more than the wasm32 maximum of %d (4 GiB)", l.MemoryPages, plugins.MaxMemoryPages)
+	}
+	if l.CallTimeout < 0 {
+		bad(prefix+".call_timeout", "must not be negative")
+	}
+	if l.MaxOutputBytes < 0 {
+		bad(prefix+".max_output_bytes", "must not be negative")
+	} else if l.MaxOutputBytes != 0 && (l.MaxOutputBytes < plugins.OutputBytesFloor || l.MaxOutputBytes > plugins.OutputBytesCeiling) {
+		bad(prefix+".max_output_bytes", "%d out of range %d..%d (1GiB)", l.MaxOutputBytes, plugins.OutputBytesFloor, plugins.OutputBytesCeiling)
+	}
+	if l.MaxRows < 0 {
+		bad(prefix+".max_rows", "must not be negative")
+	}
+	if l.Instances < 0 {
+		bad(prefix+".instances", "must not be negative")
+	}
+}
+
+// validatePlugins checks plugins.limits and plugins.overrides.
+func (c *Config) validatePlugins(bad func(key, format string, args ...any)) {
+	c.Plugins.Limits.validate("plugins.limits", bad)
+	used := map[string]bool{}
+	for i, r := range c.Routes {
+		ids, _ := routeFormatterIDs(i, r) // with the formatters its formats choose
+		for _, id := range ids {
+			used[id] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i, o := range c.Plugins.Overrides {
+		key := fmt.Sprintf("plugins.overrides[%d]", i)
+		switch {
+		case o.Formatter == "":
+			bad(key+".formatter", "must not be empty: give the formatter id a route uses")
+		case seen[o.Formatter]:
+			bad(key+".formatter", "duplicate override for formatter %q", o.Formatter)
+		case !used[o.Formatter]:
+			bad(key+".formatter", "no route uses formatter %q", o.Formatter)
+		}
+		seen[o.Formatter] = true
+		o.LimitsConfig.validate(key, bad)
+	}
+}
+
 // RouteConfig sends the messages of matching topics to a formatter and a table.
 type RouteConfig struct {
 	Topic     string         `mapstructure:"topic"`
@@ -204,6 +324,42 @@ type RouteConfig struct {
 	Table     string         `mapstructure:"table"`
 	Options   map[string]any `mapstructure:"options"`
 	Types     []ColumnType   `mapstructure:"types"`
+	// Forward sends the route's rows or payloads on to uplinks too.
+	Forward []ForwardConfig `mapstructure:"forward"`
+
+	// TopicColumns lists the topic placeholders stored as string columns
+	// on every row of the route, and under which names. Empty: every
+	// placeholder the table template does not use, under its own name.
+	TopicColumns []TopicColumn `mapstructure:"topic_columns"`
+	// NoTopicColumns stores no topic level as a column.
+	NoTopicColumns bool `mapstructure:"no_topic_columns"`
+	// Formats lets each message choose its payload format and compression,
+	// as Machbase Neo does: a topic suffix (db/write/t:csv:gzip) or the
+	// MQTT 5 user properties format and compress. Empty: topics and user
+	// properties are taken as they are. See README.md, "Topic levels and
+	// per-message formats".
+	Formats []FormatConfig `mapstructure:"formats"`
+	// MaxDecompressedSize caps a gzip payload once decompressed, on a
+	// route with Formats; 0 means DefaultMaxDecompressedSize.
+	MaxDecompressedSize ByteSize `mapstructure:"max_decompressed_size"`
+}
+
+// TopicColumn stores the topic level of one placeholder as a column.
+type TopicColumn struct {
+	Placeholder string `mapstructure:"placeholder"` // name in the topic pattern, without braces
+	Column      string `mapstructure:"column"`      // "" = the placeholder's name
+}
+
+// FormatConfig is one payload format a message may choose on a route with
+// formats: the name a topic suffix or the format property gives, and the
+// formatter (with its own options) that reads that format.
+type FormatConfig struct {
+	Name string `mapstructure:"name"`
+	// Formatter defaults to Name (json for ndjson).
+	Formatter string `mapstructure:"formatter"`
+	// Options are Formatter's options; the route's options are not used,
+	// its types are.
+	Options map[string]any `mapstructure:"options"`
 }
 
 // ColumnType declares the stored type of one column of a route's rows.
@@ -285,8 +441,16 @@ func (c *Config) Validate() error {
 		default:
 			bad(key+".type", "unknown listener type %q: want one of %v", l.Type, listen.Types)
 		}
+		if len(l.AllowedOrigins) > 0 && l.Type != listen.TypeWS {
+			bad(key+".allowed_origins", "applies to type ws only")
+		} else if err := listen.CheckOrigins(l.AllowedOrigins); err != nil {
+			bad(key+".allowed_origins", "%v", err)
+		}
 	}
 	c.validateAuth(bad)
+	c.Query.validate(bad)
+	c.validateLifecycle(bad)
+	c.validateForwarding(bad)
 	b := c.Broker
 	if b.MaxPacketSize < 0 || b.MaxPacketSize > 268435455+5 {
 		bad("broker.max_packet_size", "must be between 0 (no limit) and 256MiB, got %d", b.MaxPacketSize)
@@ -360,19 +524,7 @@ func (c *Config) Validate() error {
 	if c.Storage.Compaction.MaxBytes <= 0 {
 		bad("storage.compaction.max_bytes", "must be positive, got %d", c.Storage.Compaction.MaxBytes)
 	}
-	lim := c.Plugins.Limits
-	if lim.CallTimeout < 0 {
-		bad("plugins.limits.call_timeout", "must not be negative")
-	}
-	if lim.MaxOutputBytes < 0 {
-		bad("plugins.limits.max_output_bytes", "must not be negative")
-	}
-	if lim.MaxRows < 0 {
-		bad("plugins.limits.max_rows", "must not be negative")
-	}
-	if lim.Instances < 0 {
-		bad("plugins.limits.instances", "must not be negative")
-	}
+	c.validatePlugins(bad)
 	if t := c.DeadLetter.Table; t != "" {
 		if err := rows.CheckTableName(t); err != nil {
 			bad("dead_letter.table", "%v", err)
@@ -387,7 +539,8 @@ func (c *Config) Validate() error {
 	}
 	for i, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
-		if _, err := compileRoute(r); err != nil {
+		rt, err := compileRoute(r)
+		if err != nil {
 			var fe *FieldError
 			if errors.As(err, &fe) {
 				fe.Key = key + "." + fe.Key
@@ -395,6 +548,10 @@ func (c *Config) Validate() error {
 			} else {
 				bad(key, "%v", err)
 			}
+			continue
+		}
+		if col, ok := rt.topicColumn(c.Storage.TimeColumn); ok {
+			bad(key+".topic_columns", "placeholder {%s} would be stored as column %q, the time column (storage.time_column): rename it with topic_columns or set no_topic_columns", col.placeholder, col.name)
 		}
 	}
 	return errors.Join(errs...)

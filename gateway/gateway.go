@@ -22,6 +22,7 @@ import (
 	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/query"
 	"github.com/lakegate/lakegate/formatters"
+	"github.com/lakegate/lakegate/gateway/source"
 	"github.com/lakegate/lakegate/plugins"
 )
 
@@ -34,6 +35,8 @@ type Options struct {
 	// ConfigPath is the file the configuration came from; Reload re-reads
 	// its routes, plugins.dir and dead_letter. "" reloads formatters only.
 	ConfigPath string
+	// Version is the program's version, reported by GET /status.
+	Version string
 }
 
 // Gateway is one running lakegate: broker, router, formatters, store, query API.
@@ -47,7 +50,6 @@ type Gateway struct {
 	cancel    context.CancelFunc
 	store     *arrowstore.Store
 	runtime   *plugins.Runtime
-	limits    plugins.Limits
 	reloadMu  sync.Mutex // one Reload at a time
 	closing   atomic.Bool
 	ingester  *Ingester
@@ -58,6 +60,12 @@ type Gateway struct {
 	httpLn    net.Listener
 	closeOnce sync.Once
 	closeErr  error
+
+	srcs      []*source.Source // upstream brokers (sources.go)
+	ready     atomic.Bool      // GET /readyz: started and not closing (status.go)
+	startedAt time.Time
+
+	forwarding *forwarder // uplinks (forwarding.go); nil without any
 }
 
 // New checks cfg and builds a gateway that is not started: no file is opened
@@ -78,31 +86,42 @@ func New(cfg *Config, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: *cfg, opts: opts, log: log, router: router, sources: sources}, nil
+	g := &Gateway{cfg: *cfg, opts: opts, log: log, router: router, sources: sources}
+	if g.srcs, err = g.newSources(); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
-// resolveFormatters finds the module of every formatter the routes name
-// (built-in, plugin:PATH or plugins.dir); it reads no module yet.
+// resolveFormatters finds the module of every formatter the routes name,
+// their formats' included (built-in, plugin:PATH or plugins.dir); it reads
+// no module yet.
 func resolveFormatters(cfg *Config) (map[string]formatters.Source, error) {
 	sources := map[string]formatters.Source{}
 	var errs []error
 	for i, r := range cfg.Routes {
-		if _, ok := sources[r.Formatter]; ok {
-			continue
+		ids, keys := routeFormatterIDs(i, r)
+		for k, id := range ids {
+			if _, ok := sources[id]; ok {
+				continue
+			}
+			src, err := formatters.Resolve(id, cfg.Plugins.Dir)
+			if err != nil {
+				errs = append(errs, &FieldError{Key: keys[k], Reason: err.Error()})
+				continue
+			}
+			sources[id] = src
 		}
-		src, err := formatters.Resolve(r.Formatter, cfg.Plugins.Dir)
-		if err != nil {
-			errs = append(errs, &FieldError{Key: fmt.Sprintf("routes[%d].formatter", i), Reason: err.Error()})
-			continue
-		}
-		sources[r.Formatter] = src
 	}
 	return sources, errors.Join(errs...)
 }
 
 // loadRouting reads, compiles and instantiates the formatters of sources
-// into a routing generation for router. On error nothing stays loaded.
-func (g *Gateway) loadRouting(ctx context.Context, router *Router, sources map[string]formatters.Source) (_ *routing, err error) {
+// into a routing generation for router, each with its limits from pc
+// (plugins.limits and its plugins.overrides entry). On error nothing stays
+// loaded.
+func (g *Gateway) loadRouting(ctx context.Context, router *Router, sources map[string]formatters.Source, cfg *Config) (_ *routing, err error) {
+	pc := &cfg.Plugins
 	rt := &routing{router: router, formatters: map[string]*plugins.Formatter{}}
 	defer func() {
 		if err != nil {
@@ -115,11 +134,16 @@ func (g *Gateway) loadRouting(ctx context.Context, router *Router, sources map[s
 		if err != nil {
 			return nil, fmt.Errorf("loading formatter %s: %w", id, err)
 		}
-		f, err := g.runtime.Load(ctx, id, mod, g.limits)
+		f, err := g.runtime.Load(ctx, id, mod, pc.FormatterLimits(id))
 		if err != nil {
 			return nil, fmt.Errorf("loading formatter %s from %s: %w", id, src, err)
 		}
 		rt.formatters[id] = f
+	}
+	// A formatter sees a route's options only with its first message: ask
+	// it now, so that a mistyped option stops the start (or the reload).
+	if err := router.checkRoutes(ctx, rt.formatters); err != nil {
+		return nil, cfg.source.locate(err)
 	}
 	return rt, nil
 }
@@ -143,6 +167,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}()
 	runCtx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
+	g.startedAt = time.Now()
 
 	sc := g.cfg.Storage
 	g.store, err = arrowstore.Open(ctx, arrowstore.Options{
@@ -178,22 +203,18 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("starting formatter runtime: %w", err)
 	}
-	lim := g.cfg.Plugins.Limits
-	g.limits = plugins.Limits{
-		MemoryPages:    lim.MemoryPages,
-		CallTimeout:    lim.CallTimeout,
-		MaxOutputBytes: int(lim.MaxOutputBytes),
-		MaxRows:        lim.MaxRows,
-		Instances:      lim.Instances,
-	}.WithDefaults()
-	rt, err := g.loadRouting(ctx, g.router, g.sources)
+	rt, err := g.loadRouting(ctx, g.router, g.sources, &g.cfg)
 	if err != nil {
 		return err
 	}
 	g.ingester = &Ingester{store: g.store, log: g.log.With("component", "ingest")}
 	g.ingester.setDeadLetter(g.cfg.DeadLetter)
 	g.ingester.table.Store(rt)
-	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query")})
+	if g.forwarding, err = startForwarding(&g.cfg, g.log.With("component", "forward")); err != nil {
+		return fmt.Errorf("starting forwarding: %w", err)
+	}
+	g.ingester.fwd = g.forwarding
+	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query"), MaxRows: g.cfg.Query.MaxRows, Parallelism: g.cfg.Query.Parallelism})
 
 	if err := g.startBroker(runCtx); err != nil {
 		return err
@@ -215,7 +236,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	g.log.Info("lakegate started", "mqtt", g.MQTTAddrs(), "http", g.HTTPAddr(), "data", sc.Dir)
+	if err := g.startSources(ctx); err != nil {
+		return err
+	}
+	g.ready.Store(true)
+	g.log.Info("lakegate started", "mqtt", g.MQTTAddrs(), "http", g.HTTPAddr(), "data", sc.Dir, "sources", len(g.srcs))
 	return nil
 }
 
@@ -255,29 +280,54 @@ func (g *Gateway) Stats() IngestStatsSnapshot {
 	return g.ingester.stats.Snapshot()
 }
 
-// Close stops the listeners, waits for in-flight messages, flushes the store
-// and releases the formatters. It is safe after a failed Start and twice.
+// Close shuts the gateway down gracefully within shutdown_timeout: /readyz
+// turns 503, the sources and the MQTT listeners stop taking messages (a
+// client that does not read is cut off at the deadline), the messages being
+// formatted finish (or are cancelled at the deadline, unacknowledged), the
+// HTTP server stops, and the store flushes and closes. It is safe after a
+// failed Start and twice.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		g.closing.Store(true)
+		g.ready.Store(false)
+		timeout := g.cfg.ShutdownTimeout
+		if timeout <= 0 {
+			timeout = defaultShutdownTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
 		var errs []error
+		errs = append(errs, g.closeSources(ctx))
+		if g.broker != nil {
+			var berr error
+			if runBounded(ctx, func() { berr = g.broker.Close() }) {
+				errs = append(errs, berr)
+			} else {
+				// A client whose socket is full holds its connection's
+				// write lock; closing the connections releases it.
+				g.log.Warn("shutdown deadline: cutting off MQTT clients still connected", "timeout", timeout)
+				for _, cl := range g.broker.Clients.GetAll() {
+					cl.Stop(errShuttingDown)
+				}
+			}
+		}
+		if g.ingester != nil && !runBounded(ctx, g.waitInflight) {
+			g.log.Warn("shutdown deadline: cancelling messages still being formatted; they are not acknowledged", "timeout", timeout)
+		}
 		if g.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			errs = append(errs, g.httpSrv.Shutdown(ctx))
-			cancel()
+			if err := g.httpSrv.Shutdown(ctx); err != nil {
+				errs = append(errs, g.httpSrv.Close())
+			}
 		} else if g.httpLn != nil {
 			errs = append(errs, g.httpLn.Close())
-		}
-		if g.broker != nil {
-			errs = append(errs, g.broker.Close())
 		}
 		if g.cancel != nil {
 			g.cancel()
 		}
+		errs = append(errs, g.forwarding.close(ctx)) // after the last message: its outbox items are synced
 		if g.store != nil {
 			errs = append(errs, g.store.Close())
 		}
-		ctx := context.Background()
 		if g.ingester != nil {
 			g.reloadMu.Lock()
 			if old := g.ingester.swap(&routing{router: &Router{}}); old != nil {
@@ -286,11 +336,40 @@ func (g *Gateway) Close() error {
 			g.reloadMu.Unlock()
 		}
 		if g.runtime != nil {
-			errs = append(errs, g.runtime.Close(ctx))
+			errs = append(errs, g.runtime.Close(context.Background()))
 		}
 		g.closeErr = errors.Join(errs...)
 	})
 	return g.closeErr
+}
+
+// errShuttingDown ends the connections still open at the shutdown deadline.
+var errShuttingDown = errors.New("lakegate shutting down")
+
+// waitInflight returns once no message is being routed, formatted or
+// stored on the current routing generation (it takes and drops its write
+// lock; messages arriving meanwhile wait, then go on as usual).
+func (g *Gateway) waitInflight() {
+	if rt := g.ingester.table.Load(); rt != nil {
+		rt.mu.Lock()
+		rt.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
+	}
+}
+
+// runBounded runs fn and reports whether it returned before ctx ended; if
+// not, fn goes on in the background.
+func runBounded(ctx context.Context, fn func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // quietHandler drops records below min: mochi logs every rejected packet in

@@ -263,7 +263,11 @@ func corkable(c net.Conn) corker {
 // outcome of waiting for p's rows (or dead letters) to be durable.
 func (h *ingestHook) answer(cl *mqtt.Client, p *pendingAck, syncErr error) {
 	err := p.err
-	if serr := syncErr; serr != nil {
+	serr := syncErr
+	if serr == nil {
+		serr = p.out.waitForwarded()
+	}
+	if serr != nil {
 		if err == nil {
 			err = serr
 		} else {

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -104,4 +105,31 @@ broker: {max_packet_size: 4KiB, connect_timeout: 500ms}
 		}
 		return nil
 	})
+}
+
+// TestMalformedSubscribe: an MQTT 5 SUBSCRIBE whose filter lacks its
+// options byte panicked mochi v2.7.9 and took the whole broker down; the
+// listener's guard refuses it with DISCONNECT 0x81, and the broker goes on
+// serving.
+func TestMalformedSubscribe(t *testing.T) {
+	gw := startBroker(t, tcpListener)
+	addr := gw.MQTTAddrs()[0]
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(conn)
+	mustWrite(t, conn, []byte{0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 30, 0, 0, 2, 'm', 's'})
+	if pk := readPacket(t, r); pk[0] != 0x20 || pk[3] != 0 {
+		t.Fatalf("want CONNACK 0, got %x", pk)
+	}
+	mustWrite(t, conn, []byte{0x82, 0x08, 0, 1, 0, 0, 3, 'a', '/', 'b'})
+	if pk := readPacket(t, r); len(pk) < 3 || pk[0] != 0xE0 || pk[2] != 0x81 {
+		t.Fatalf("want DISCONNECT 0x81, got %x", pk)
+	}
+	if err := goodRoundTrip(addr, "after-malformed"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -18,8 +18,9 @@ const maxQueryBody = 1 << 20
 //
 //	GET|POST /db/query?q=SQL[&format=json|csv|ndjson][&timeformat=rfc3339|s|ms|us|ns]
 //	GET      /db/export/{table}.parquet[?from=RFC3339][&to=RFC3339]
-//	GET      /healthz
-//	POST     /admin/reload (Reload: formatters, routes)
+//	GET      /healthz (liveness), /readyz (readiness: 503 while starting or shutting down)
+//	GET      /status (JSON summary for `lakegate status`, see status.go)
+//	POST     /admin/reload (Reload: formatters, routes; admins only, see adminGuard)
 //	GET      /metrics (Prometheus)
 //
 // A POST may carry the parameters as a form or as a JSON object
@@ -28,12 +29,14 @@ func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/db/query", g.serveQuery)
 	mux.HandleFunc("GET /db/export/{file}", g.serveExport) // {table}.parquet?from=&to=, see export.go
-	mux.HandleFunc("POST /admin/reload", g.serveReload)    // see admin.go
+	mux.Handle("/admin/", g.adminHandler())                // POST /admin/reload, behind adminGuard: see admin.go
 	mux.Handle("GET /metrics", g.metricsHandler())         // see metrics.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /readyz", g.serveReady)  // see status.go
+	mux.HandleFunc("GET /status", g.serveStatus) // see status.go
 	return mux
 }
 

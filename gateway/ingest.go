@@ -32,6 +32,7 @@ type Ingester struct {
 	// publish.
 	dead    atomic.Pointer[DeadLetterConfig]
 	publish func(topic string, payload []byte, retain bool, qos byte) error
+	fwd     *forwarder // forwarding (issue #8, forwarding.go); nil without uplinks
 }
 
 // setDeadLetter sets where dead letters go.
@@ -111,6 +112,9 @@ type Outcome struct {
 	// LogSeq is the last store log record written for the message (its
 	// rows and dead letters); WaitDurable waits for it. 0: nothing written.
 	LogSeq uint64
+	// forwarded waits until what the message's route forwards upstream is
+	// in the forwarding outbox on disk; nil if nothing is forwarded.
+	forwarded func() error
 }
 
 // wrote notes that log record seq holds part of the message.
@@ -148,6 +152,17 @@ func (in *Ingester) WaitDurable(out Outcome) error {
 		in.stats.StoreFailed.Add(1)
 		return err
 	}
+	return out.waitForwarded()
+}
+
+// waitForwarded waits for the message's forwarding outbox entries.
+func (o Outcome) waitForwarded() error {
+	if o.forwarded == nil {
+		return nil
+	}
+	if err := o.forwarded(); err != nil {
+		return fmt.Errorf("forwarding: %w", err)
+	}
 	return nil
 }
 
@@ -171,8 +186,7 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 		in.deadLetter(ctx, msg, &out, m.Table, "bad_topic", err.Error(), msg.Payload)
 		return out, err
 	}
-	f := rt.formatters[m.Formatter]
-	rs, err := f.Format(ctx, msg, m.Route)
+	rs, err := rt.format(ctx, msg, &m) // per-message format, gzip, topic columns (topicformat.go)
 	if err != nil {
 		code := "plugin_failed"
 		switch {
@@ -184,6 +198,9 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 		}
 		err = fmt.Errorf("formatting for table %s with %s: %w", m.Table, m.Formatter, err)
 		in.deadLetter(ctx, msg, &out, m.Table, code, err.Error(), msg.Payload)
+		return out, err
+	}
+	if out.forwarded, err = in.fwd.forward(ctx, msg, rs); err != nil {
 		return out, err
 	}
 	if len(rs) == 0 {

@@ -74,8 +74,19 @@ func loadConfig(name string, file []byte) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, locateErrors(err, name, doc)
 	}
+	cfg.source = configSource{file: name, doc: doc}
 	return &cfg, nil
 }
+
+// configSource is where a Config came from, to place errors found after
+// loading (a formatter refusing a route's options) on their line.
+type configSource struct {
+	file string
+	doc  *yaml.Node // nil without a file
+}
+
+// locate adds the file and line to the FieldErrors in err.
+func (s configSource) locate(err error) error { return locateErrors(err, s.file, s.doc) }
 
 func durationHook(from, to reflect.Type, data any) (any, error) {
 	if to != reflect.TypeOf(time.Duration(0)) {

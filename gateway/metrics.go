@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lakegate/lakegate/arrowstore/latency"
 	"github.com/lakegate/lakegate/plugins"
 )
 
@@ -42,6 +43,8 @@ var (
 	descFormatterRows   = desc("formatter_rows_total", "Rows a formatter returned.", "formatter")
 	descFormatterFailed = desc("formatter_failures_total", "Failed formatter calls by reason.", "formatter", "reason")
 	descInstances       = desc("formatter_instances_discarded_total", "WASM instances discarded after a trap, timeout or limit.", "formatter")
+	descStarted         = desc("formatter_instances_started_total", "WASM instances started (at load, and to replace discarded ones).", "formatter")
+	descLimit           = desc("formatter_limit", "The limits a formatter runs with (plugins.limits and its plugins.overrides entry).", "formatter", "limit")
 	descStoreRows       = desc("store_rows_buffered", "Rows in memory, not yet in a Parquet file.")
 	descStoreBytes      = desc("store_bytes_buffered", "Estimated bytes of the buffered rows.")
 	descStoreDisk       = desc("store_disk_bytes", "Bytes of the tables' live Parquet files.")
@@ -58,13 +61,32 @@ var (
 	descRetained        = desc("broker_retained_messages", "Retained messages held.")
 	descInflight        = desc("broker_inflight_messages", "QoS 1/2 messages in flight.")
 	descSubscriptions   = desc("broker_subscriptions", "Active subscriptions.")
+	descFormatterTime   = desc("formatter_call_seconds", "How long Format calls into a formatter's WASM sandbox took.", "formatter")
+	descWALSyncTime     = desc("store_wal_sync_seconds", "How long the write-ahead log's group-commit syncs (fdatasync) took.")
+	descFwdItems        = desc("forward_items_total", "Items (rows or payloads) in an uplink's outbox by what became of them.", "uplink", "outcome")
+	descFwdQueued       = desc("forward_queued_items", "Items waiting in an uplink's outbox.", "uplink")
+	descFwdBytes        = desc("forward_outbox_bytes", "Size of an uplink's outbox on disk.", "uplink")
+	descFwdConnected    = desc("forward_uplink_connected", "1 while the uplink is connected.", "uplink")
+	descFwdConnects     = desc("forward_uplink_connects_total", "Uplink connection attempts by result.", "uplink", "result")
+	descFwdPubErrors    = desc("forward_publish_errors_total", "Sends to the upstream broker that failed and were retried.", "uplink")
 )
+
+// histogram sends s as a Prometheus histogram.
+func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, s latency.Snapshot, labels ...string) {
+	buckets := make(map[float64]uint64, latency.Buckets)
+	for i, n := range s.Cumulative {
+		buckets[latency.Bound(i).Seconds()] = n
+	}
+	ch <- prometheus.MustNewConstHistogram(d, s.Count, s.Sum.Seconds(), buckets, labels...)
+}
 
 func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descRowsStored, descRowsRejected, descFormatterCalls,
-		descFormatterRows, descFormatterFailed, descInstances, descStoreRows, descStoreBytes, descStoreDisk,
+		descFormatterRows, descFormatterFailed, descInstances, descStarted, descLimit, descStoreRows, descStoreBytes, descStoreDisk,
 		descStoreFiles, descStoreFlushErr, descWALSyncs, descWALSegments, descTables, descBackpressure,
-		descClients, descBrokerIn, descBrokerOut, descBrokerDropped, descRetained, descInflight, descSubscriptions} {
+		descClients, descBrokerIn, descBrokerOut, descBrokerDropped, descRetained, descInflight, descSubscriptions,
+		descFormatterTime, descWALSyncTime, descFwdItems, descFwdQueued, descFwdBytes, descFwdConnected,
+		descFwdConnects, descFwdPubErrors} {
 		ch <- d
 	}
 }
@@ -91,10 +113,19 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRowsStored, float64(st.RowsStored))
 	counter(descRowsRejected, float64(st.RowsRejected))
 
-	for name, fs := range g.formatterStats() {
+	for name, f := range g.activeFormatters() {
+		fs := f.Stats()
 		counter(descFormatterCalls, float64(fs.Calls), name)
 		counter(descFormatterRows, float64(fs.Rows), name)
 		counter(descInstances, float64(fs.InstancesDiscarded), name)
+		counter(descStarted, float64(fs.InstancesStarted), name)
+		histogram(ch, descFormatterTime, fs.CallLatency, name)
+		lim := f.Limits()
+		gauge(descLimit, float64(lim.MemoryPages)*65536, name, "memory_bytes")
+		gauge(descLimit, lim.CallTimeout.Seconds(), name, "call_timeout_seconds")
+		gauge(descLimit, float64(lim.MaxOutputBytes), name, "max_output_bytes")
+		gauge(descLimit, float64(lim.MaxRows), name, "max_rows")
+		gauge(descLimit, float64(lim.Instances), name, "instances")
 		reasons := make([]plugins.Reason, 0, len(fs.Failures))
 		for r := range fs.Failures {
 			reasons = append(reasons, r)
@@ -113,9 +144,27 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descStoreFiles, float64(ss.FilesWritten))
 		counter(descStoreFlushErr, float64(ss.FlushErrors))
 		counter(descWALSyncs, float64(ss.WALSyncs))
+		histogram(ch, descWALSyncTime, ss.WALSyncLatency)
 		gauge(descWALSegments, float64(ss.WALSegments))
 		gauge(descTables, float64(ss.Tables))
 		counter(descBackpressure, float64(ss.Backpressured))
+	}
+
+	for _, fs := range g.ForwardStats() {
+		counter(descFwdItems, float64(fs.Outbox.Appended), fs.Uplink, "queued")
+		counter(descFwdItems, float64(fs.Outbox.Forwarded), fs.Uplink, "forwarded")
+		counter(descFwdItems, float64(fs.Outbox.Refused), fs.Uplink, "refused_full")
+		counter(descFwdItems, float64(fs.Link.Rejected), fs.Uplink, "rejected_upstream")
+		gauge(descFwdQueued, float64(fs.Outbox.Queued), fs.Uplink)
+		gauge(descFwdBytes, float64(fs.Outbox.Bytes), fs.Uplink)
+		connected := 0.0
+		if fs.Link.Connected {
+			connected = 1
+		}
+		gauge(descFwdConnected, connected, fs.Uplink)
+		counter(descFwdConnects, float64(fs.Link.Connects), fs.Uplink, "ok")
+		counter(descFwdConnects, float64(fs.Link.ConnectErrors), fs.Uplink, "error")
+		counter(descFwdPubErrors, float64(fs.Link.PublishErrors), fs.Uplink)
 	}
 
 	if g.broker != nil {
@@ -130,17 +179,17 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// formatterStats reads the counters of the formatters now in use. After a
+// activeFormatters returns the formatters now in use, by id. After a
 // reload the new formatters count from zero; Prometheus treats that as a
 // counter reset.
-func (g *Gateway) formatterStats() map[string]plugins.Stats {
-	out := map[string]plugins.Stats{}
+func (g *Gateway) activeFormatters() map[string]*plugins.Formatter {
+	out := map[string]*plugins.Formatter{}
 	if g.ingester == nil {
 		return out
 	}
 	if rt := g.ingester.table.Load(); rt != nil {
 		for id, f := range rt.formatters {
-			out[id] = f.Stats()
+			out[id] = f
 		}
 	}
 	return out

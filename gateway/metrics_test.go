@@ -64,6 +64,7 @@ func TestMetricsMove(t *testing.T) {
 			`lakegate_formatter_failures_total{formatter="json",reason="malformed"}`: 1,
 			`lakegate_broker_clients_connected`:                                      1,
 			`lakegate_store_rows_buffered`:                                           6, // five rows and the malformed message's dead letter
+			`lakegate_formatter_call_seconds_count{formatter="json"}`:                6,
 		} {
 			if got := scrape(t, h, sample); got != want {
 				return fmt.Errorf("%s = %v, want %v", sample, got, want)
@@ -71,6 +72,12 @@ func TestMetricsMove(t *testing.T) {
 		}
 		if got := scrape(t, h, `lakegate_store_wal_syncs_total`); got < 1 {
 			return fmt.Errorf("wal syncs = %v, want at least 1", got)
+		}
+		if got := scrape(t, h, `lakegate_store_wal_sync_seconds_count`); got < 1 {
+			return fmt.Errorf("wal sync latency count = %v, want at least 1", got)
+		}
+		if got := scrape(t, h, `lakegate_formatter_call_seconds_bucket{formatter="json",le="+Inf"}`); got != 6 {
+			return fmt.Errorf("formatter call latency +Inf bucket = %v, want 6", got)
 		}
 		return nil
 	})

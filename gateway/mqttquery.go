@@ -31,24 +31,99 @@ import (
 // session is subscribed to the reply topic (at the QoS of its subscription,
 // capped by the request's).
 const (
-	// QueryTopic is where clients publish queries.
+	// QueryTopic is where clients publish queries (query.mqtt.topic's default).
 	QueryTopic = "db/query"
-	// DefaultReplyTopic is where answers go when the request names none.
+	// DefaultReplyTopic is where answers go when the request names none
+	// (query.mqtt.default_reply's default).
 	DefaultReplyTopic = "db/reply"
 
-	// Proposed config keys: query.mqtt.max_reply_bytes,
-	// query.mqtt.timeout, query.mqtt.concurrency, query.mqtt.max_pending.
-
 	// mqttMaxReplyBytes caps an answer's payload (further capped by the
-	// client's Maximum Packet Size).
+	// client's Maximum Packet Size): query.mqtt.max_reply_bytes's default.
 	mqttMaxReplyBytes = 1 << 20
-	// mqttQueryTimeout bounds one query's run.
+	// mqttQueryTimeout bounds one query's run: query.mqtt.timeout's default.
 	mqttQueryTimeout = 30 * time.Second
 	// mqttMaxPending bounds the queries one client may have waiting; past
 	// it, reading that client's packets waits (the client is slowed, no
-	// other client is).
+	// other client is): query.mqtt.max_pending's default.
 	mqttMaxPending = 16
 )
+
+// QueryConfig limits SQL queries, whichever API they come through, and
+// configures the MQTT query API (the query: section of the config).
+type QueryConfig struct {
+	// MaxRows caps a result's rows; a larger result is refused, never cut
+	// (0: query.DefaultMaxRows).
+	MaxRows int `mapstructure:"max_rows"`
+	// Parallelism is how many goroutines scan and aggregate for one
+	// aggregate query (0: GOMAXPROCS).
+	Parallelism int             `mapstructure:"parallelism"`
+	MQTT        MQTTQueryConfig `mapstructure:"mqtt"`
+}
+
+// MQTTQueryConfig configures the MQTT query API. Zero values take the
+// defaults named in each field.
+type MQTTQueryConfig struct {
+	Topic         string        `mapstructure:"topic"`           // where queries are published (db/query)
+	DefaultReply  string        `mapstructure:"default_reply"`   // answers' topic when a request names none (db/reply)
+	MaxReplyBytes ByteSize      `mapstructure:"max_reply_bytes"` // largest answer payload (1MiB)
+	Timeout       time.Duration `mapstructure:"timeout"`         // bound on one query's run (30s)
+	Concurrency   int           `mapstructure:"concurrency"`     // queries running at once, all clients (max(2, GOMAXPROCS))
+	MaxPending    int           `mapstructure:"max_pending"`     // queries one client may have waiting (16)
+}
+
+// withDefaults fills in the zero fields.
+func (c MQTTQueryConfig) withDefaults() MQTTQueryConfig {
+	if c.Topic == "" {
+		c.Topic = QueryTopic
+	}
+	if c.DefaultReply == "" {
+		c.DefaultReply = DefaultReplyTopic
+	}
+	if c.MaxReplyBytes == 0 {
+		c.MaxReplyBytes = mqttMaxReplyBytes
+	}
+	if c.Timeout == 0 {
+		c.Timeout = mqttQueryTimeout
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = max(2, runtime.GOMAXPROCS(0))
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = mqttMaxPending
+	}
+	return c
+}
+
+// validate reports the problems of the query section, each by its key.
+func (c *QueryConfig) validate(bad func(key, format string, args ...any)) {
+	if c.MaxRows < 0 {
+		bad("query.max_rows", "must not be negative (0 means %d)", query.DefaultMaxRows)
+	}
+	if c.Parallelism < 0 {
+		bad("query.parallelism", "must not be negative (0 means one per CPU)")
+	}
+	m := c.MQTT
+	for _, t := range [...]struct{ key, topic string }{{"query.mqtt.topic", m.Topic}, {"query.mqtt.default_reply", m.DefaultReply}} {
+		if t.topic != "" && (!mqtt.IsValidFilter(t.topic, true) || strings.HasPrefix(t.topic, "$")) {
+			bad(t.key, "invalid topic %q: want a topic name without wildcards, not starting with $", t.topic)
+		}
+	}
+	if m.Topic != "" && m.Topic == m.DefaultReply {
+		bad("query.mqtt.default_reply", "must differ from query.mqtt.topic (%q)", m.Topic)
+	}
+	if m.MaxReplyBytes < 0 || m.MaxReplyBytes > 268435455 {
+		bad("query.mqtt.max_reply_bytes", "must be between 0 (the default, 1MiB) and 256MiB, got %d", m.MaxReplyBytes)
+	}
+	if m.Timeout < 0 {
+		bad("query.mqtt.timeout", "must not be negative (0 means 30s)")
+	}
+	if m.Concurrency < 0 {
+		bad("query.mqtt.concurrency", "must not be negative (0 means max(2, CPUs))")
+	}
+	if m.MaxPending < 0 {
+		bad("query.mqtt.max_pending", "must not be negative (0 means 16)")
+	}
+}
 
 // ErrReplyTooLarge is the reason given when an answer would not fit in the
 // reply limit.
@@ -93,6 +168,7 @@ type mqttQueryHook struct {
 	server *mqtt.Server
 	// acl says whether the client may read the reply topic (nil: yes).
 	acl func(cl *mqtt.Client, topic string, write bool) bool
+	cfg MQTTQueryConfig // with defaults filled in
 	log *slog.Logger
 
 	ctx    context.Context
@@ -109,12 +185,13 @@ var _ mqtt.Hook = (*mqttQueryHook)(nil)
 // newMQTTQueryHook returns the hook; Stop (called by the broker's Close)
 // cancels running queries and waits for them.
 func newMQTTQueryHook(engine *query.Engine, server *mqtt.Server,
-	acl func(*mqtt.Client, string, bool) bool, log *slog.Logger) *mqttQueryHook {
+	acl func(*mqtt.Client, string, bool) bool, cfg MQTTQueryConfig, log *slog.Logger) *mqttQueryHook {
 	ctx, cancel := context.WithCancel(context.Background())
+	cfg = cfg.withDefaults()
 	return &mqttQueryHook{
-		engine: engine, server: server, acl: acl, log: log,
+		engine: engine, server: server, acl: acl, cfg: cfg, log: log,
 		ctx: ctx, cancel: cancel,
-		sem:    make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		sem:    make(chan struct{}, cfg.Concurrency),
 		queues: map[*mqtt.Client]*clientQueue{},
 	}
 }
@@ -132,19 +209,20 @@ func (h *mqttQueryHook) Stop() error {
 }
 
 func (h *mqttQueryHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || pk.TopicName != QueryTopic {
+	if cl.Net.Inline || pk.TopicName != h.cfg.Topic {
 		return pk, nil
 	}
-	h.enqueue(cl, readQueryJob(cl, pk))
+	h.enqueue(cl, readQueryJob(cl, pk, h.cfg.DefaultReply))
 	// Acknowledged as usual, but not stored (the hooks after this one are
 	// skipped), retained or forwarded.
 	return pk, packets.CodeSuccessIgnore
 }
 
-// readQueryJob reads a db/query PUBLISH into a job; a bad request becomes a
-// job that answers with the reason.
-func readQueryJob(cl *mqtt.Client, pk packets.Packet) queryJob {
-	j := queryJob{received: time.Now(), reply: DefaultReplyTopic, qos: pk.FixedHeader.Qos}
+// readQueryJob reads a db/query PUBLISH into a job answered on
+// defaultReply unless it names a reply topic; a bad request becomes a job
+// that answers with the reason.
+func readQueryJob(cl *mqtt.Client, pk packets.Packet, defaultReply string) queryJob {
+	j := queryJob{received: time.Now(), reply: defaultReply, qos: pk.FixedHeader.Qos}
 	if cl.Properties.ProtocolVersion == 5 {
 		j.corr = bytes.Clone(pk.Properties.CorrelationData)
 	}
@@ -158,7 +236,7 @@ func readQueryJob(cl *mqtt.Client, pk packets.Packet) queryJob {
 	}
 	if !mqtt.IsValidFilter(j.reply, true) || strings.HasPrefix(j.reply, "$") {
 		j.err = fmt.Errorf("invalid reply topic %q: want a topic name without wildcards, not starting with $", j.reply)
-		j.reply = DefaultReplyTopic
+		j.reply = defaultReply
 		return j
 	}
 	if err != nil {
@@ -189,12 +267,12 @@ func readQueryJob(cl *mqtt.Client, pk packets.Packet) queryJob {
 }
 
 // enqueue adds j to the client's queue, starting its runner if idle. It
-// waits while the client already has mqttMaxPending queries pending.
+// waits while the client already has cfg.MaxPending queries pending.
 func (h *mqttQueryHook) enqueue(cl *mqtt.Client, j queryJob) {
 	h.mu.Lock()
 	q := h.queues[cl]
 	if q == nil {
-		q = &clientQueue{slots: make(chan struct{}, mqttMaxPending)}
+		q = &clientQueue{slots: make(chan struct{}, h.cfg.MaxPending)}
 		h.queues[cl] = q
 	}
 	q.refs++
@@ -254,7 +332,7 @@ func (h *mqttQueryHook) run(cl *mqtt.Client, j queryJob) {
 	if cl.Closed() {
 		return
 	}
-	limit := replyLimit(cl, j)
+	limit := replyLimit(cl, j, int(h.cfg.MaxReplyBytes))
 	var body []byte
 	contentType := "application/json"
 	err := j.err
@@ -278,7 +356,7 @@ func (h *mqttQueryHook) run(cl *mqtt.Client, j queryJob) {
 
 // answer runs the query and encodes its result within limit bytes.
 func (h *mqttQueryHook) answer(j queryJob, limit int) (body []byte, contentType string, err error) {
-	ctx, cancel := context.WithTimeout(h.ctx, mqttQueryTimeout)
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.Timeout)
 	defer cancel()
 	res, err := h.engine.Query(ctx, j.sql)
 	if err != nil {
@@ -307,9 +385,9 @@ func (h *mqttQueryHook) answer(j queryJob, limit int) (body []byte, contentType 
 }
 
 // replyLimit is the largest payload the client can take for this job's
-// reply: mqttMaxReplyBytes, or less to fit its Maximum Packet Size.
-func replyLimit(cl *mqtt.Client, j queryJob) int {
-	limit := mqttMaxReplyBytes
+// reply: maxBytes, or less to fit its Maximum Packet Size.
+func replyLimit(cl *mqtt.Client, j queryJob, maxBytes int) int {
+	limit := maxBytes
 	if mps := int(cl.Properties.Props.MaximumPacketSize); mps > 0 {
 		// Fixed header, topic, packet id, and properties (correlation
 		// data, content type, subscription identifiers) with room to spare.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -313,5 +316,52 @@ func TestMQTTQueryHammer(t *testing.T) {
 				t.Fatalf("client %d answer %d: %s", k, i, p.Payload)
 			}
 		}
+	}
+}
+
+// TestMQTTQueryConfigured: query.mqtt.topic and default_reply move the API,
+// max_reply_bytes refuses a larger answer, and query.max_rows caps results
+// for every API (here MQTT and HTTP).
+func TestMQTTQueryConfigured(t *testing.T) {
+	gw := startGateway(t, t.TempDir(), `
+query:
+  max_rows: 3
+  mqtt: {topic: sql/in, default_reply: sql/out, max_reply_bytes: 300}
+`)
+	c, in := mqttQueryClient(t, gw.MQTTAddrs()[0], "configured", 0)
+	subscribe(t, c, 1, "sql/out", "db/reply")
+	writeSensors(t, c, 5)
+
+	publish(t, c, &paho.Publish{Topic: "sql/in", QoS: 1, Payload: []byte(`{"q":"SELECT device FROM sensors LIMIT 2"}`)})
+	got := in.waitN(t, 1)[0]
+	if r := decodeAnswer(t, got); got.Topic != "sql/out" || !r.Success || fmt.Sprint(r.Data.Rows) != "[[d0] [d1]]" {
+		t.Fatalf("answer on %q: %s", got.Topic, got.Payload)
+	}
+	publish(t, c, &paho.Publish{Topic: "sql/in", QoS: 1, Payload: []byte(`{"q":"SELECT * FROM sensors"}`)})
+	got = in.waitN(t, 2)[1]
+	if r := decodeAnswer(t, got); r.Success || !strings.Contains(r.Reason, "result too large: more than 3 rows") {
+		t.Fatalf("5 rows with max_rows 3: %s", got.Payload)
+	}
+	publish(t, c, &paho.Publish{Topic: "sql/in", QoS: 1,
+		Payload: []byte(`{"q":"SELECT device, device AS a, device AS b, device AS c, ts, temp FROM sensors LIMIT 3"}`)})
+	got = in.waitN(t, 3)[2]
+	if r := decodeAnswer(t, got); r.Success || !strings.Contains(r.Reason, "exceed 300 bytes") {
+		t.Fatalf("answer over max_reply_bytes: %s", got.Payload)
+	}
+	// db/query is an ordinary topic now: a PUBLISH there is not a query.
+	publish(t, c, &paho.Publish{Topic: "db/query", QoS: 1, Payload: []byte(`{"q":"SELECT 1"}`)})
+	publish(t, c, &paho.Publish{Topic: "sql/in", QoS: 1, Payload: []byte(`{"q":"SELECT count(*) FROM sensors"}`)})
+	got = in.waitN(t, 4)[3]
+	if r := decodeAnswer(t, got); got.Topic != "sql/out" || fmt.Sprint(r.Data.Rows) != "[[5]]" {
+		t.Fatalf("answer after a PUBLISH to db/query: %q %s", got.Topic, got.Payload)
+	}
+	resp, err := http.Get("http://" + gw.HTTPAddr() + "/db/query?q=" + url.QueryEscape("SELECT * FROM sensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "more than 3 rows") {
+		t.Fatalf("HTTP answer with max_rows 3: %s %s", resp.Status, body)
 	}
 }

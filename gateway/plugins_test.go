@@ -17,6 +17,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/lakegate/lakegate/gateway"
+	"github.com/lakegate/lakegate/plugins"
 	"github.com/lakegate/lakegate/sdk-plugin/go/wasmbuild"
 )
 
@@ -422,4 +423,127 @@ routes:
 	if s := gw.Stats(); s.Unrouted != 1 || s.Stored != 2 {
 		t.Errorf("stats %+v", s)
 	}
+}
+
+// TestFormatterLimits: plugins.overrides fields replace plugins.limits
+// fields for their formatter only; zero fields inherit, and what neither
+// sets takes the runtime's default.
+func TestFormatterLimits(t *testing.T) {
+	cfg, err := gateway.ParseConfig("test", []byte(`
+plugins:
+  limits: {call_timeout: 2s, max_rows: 500}
+  overrides:
+    - {formatter: acme, memory_pages: 256, call_timeout: 200ms}
+    - {formatter: "plugin:/opt/big.wasm", max_output_bytes: 16MiB, instances: 1}
+routes:
+  - {topic: "a/#", formatter: json, table: a}
+  - {topic: "b/#", formatter: acme, table: b}
+  - {topic: "c/#", formatter: "plugin:/opt/big.wasm", table: c}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := plugins.Limits{}.WithDefaults()
+	for _, c := range []struct {
+		id   string
+		want plugins.Limits
+	}{
+		{"json", plugins.Limits{MemoryPages: def.MemoryPages, CallTimeout: 2 * time.Second, MaxOutputBytes: def.MaxOutputBytes, MaxRows: 500, Instances: def.Instances}},
+		{"acme", plugins.Limits{MemoryPages: 256, CallTimeout: 200 * time.Millisecond, MaxOutputBytes: def.MaxOutputBytes, MaxRows: 500, Instances: def.Instances}},
+		{"plugin:/opt/big.wasm", plugins.Limits{MemoryPages: def.MemoryPages, CallTimeout: 2 * time.Second, MaxOutputBytes: 16 << 20, MaxRows: 500, Instances: 1}},
+		{"unnamed", plugins.Limits{MemoryPages: def.MemoryPages, CallTimeout: 2 * time.Second, MaxOutputBytes: def.MaxOutputBytes, MaxRows: 500, Instances: def.Instances}},
+	} {
+		if got := cfg.Plugins.FormatterLimits(c.id); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.id, got, c.want)
+		}
+	}
+	if def.CallTimeout == 2*time.Second || def.MaxRows == 500 {
+		t.Fatal("test values must differ from the defaults")
+	}
+}
+
+// TestReloadLimitsFromFile: a reload re-reads plugins.limits and
+// plugins.overrides from the config file; the formatters run with the new
+// limits afterwards (as /metrics reports them).
+func TestReloadLimitsFromFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lakegate.yaml")
+	write := func(jsonTimeout string) {
+		if err := os.WriteFile(path, fmt.Appendf(nil, `
+listeners:
+  mqtt: [{id: tcp, address: "127.0.0.1:0"}]
+  http: {address: "127.0.0.1:0"}
+storage: {dir: %q, flush: {max_age: 1h}}
+plugins:
+  limits: {max_rows: 77}
+  overrides:
+    - {formatter: json, call_timeout: %s}
+routes:
+  - {topic: "db/write/{table}", formatter: json, table: "{table}"}
+`, filepath.Join(dir, "data"), jsonTimeout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("2s")
+	cfg, err := gateway.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache, ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	h := gw.HTTPAddr()
+	timeout := `lakegate_formatter_limit{formatter="json",limit="call_timeout_seconds"}`
+	rowsLimit := `lakegate_formatter_limit{formatter="json",limit="max_rows"}`
+	if got := scrape(t, h, timeout); got != 2 {
+		t.Fatalf("%s = %v before the reload, want 2", timeout, got)
+	}
+	if got := scrape(t, h, rowsLimit); got != 77 {
+		t.Fatalf("%s = %v, want 77 from plugins.limits", rowsLimit, got)
+	}
+	write("3500ms")
+	if err := gw.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, h, timeout); got != 3.5 {
+		t.Fatalf("%s = %v after the reload, want 3.5", timeout, got)
+	}
+	// A reload with a bad override is refused and changes nothing.
+	write("-1s")
+	if err := gw.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "plugins.overrides[0].call_timeout") {
+		t.Fatalf("reload with a negative call_timeout: %v, want an error naming the key", err)
+	}
+	if got := scrape(t, h, timeout); got != 3.5 {
+		t.Fatalf("%s = %v after a failed reload, want 3.5", timeout, got)
+	}
+}
+
+// A formatter's limits are its plugins.overrides entry over plugins.limits
+// over the runtime's defaults.
+func ExamplePluginsConfig_FormatterLimits() {
+	cfg, err := gateway.ParseConfig("example", []byte(`
+plugins:
+  limits: {call_timeout: 2s}
+  overrides:
+    - {formatter: acme, memory_pages: 256, call_timeout: 200ms}
+routes:
+  - {topic: "acme/#", formatter: acme, table: acme}
+  - {topic: "db/write/{table}", formatter: json, table: "{table}"}
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, id := range []string{"acme", "json"} {
+		l := cfg.Plugins.FormatterLimits(id)
+		fmt.Printf("%s: %d pages, %v per call, %d rows\n", id, l.MemoryPages, l.CallTimeout, l.MaxRows)
+	}
+	// Output:
+	// acme: 256 pages, 200ms per call, 10000 rows
+	// json: 1024 pages, 2s per call, 10000 rows
 }

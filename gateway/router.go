@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/rows"
 	"github.com/lakegate/lakegate/plugins"
 )
@@ -23,6 +26,15 @@ type route struct {
 	formatter string
 	table     []tablePart
 	plugin    plugins.Route // options and, after matching, nothing else: Table is set per match
+	columns   []topicColumn // topic levels stored as columns, in topic order
+	formats   *formatChoice // nil unless the route has formats
+}
+
+// topicColumn is a placeholder stored as a string column.
+type topicColumn struct {
+	placeholder string
+	name        string // the column
+	level       int
 }
 
 type levelKind uint8
@@ -51,6 +63,17 @@ type Match struct {
 	Table     string
 	Route     *plugins.Route // options for the formatter; Table equals Match.Table
 	Index     int            // the route's position in the config
+	// Columns are the topic levels every row of the message gets as
+	// string columns (the route's topic_columns).
+	Columns []rows.Column
+	// Format and Compression are what the topic suffix chose on a route
+	// with formats: a format name ("" for the route's own) and "gzip",
+	// "none" (an explicit "-") or "" (not given). Formatter and Route
+	// already follow Format; the MQTT 5 user properties format and
+	// compress may still choose when the message is prepared.
+	Format, Compression string
+
+	route *route
 }
 
 // NewRouter compiles routes; it fails on the first invalid one, naming it.
@@ -67,14 +90,23 @@ func NewRouter(cfgs []RouteConfig) (*Router, error) {
 	return r, nil
 }
 
-// Formatters lists the formatter ids the routes use, sorted, each once.
+// Formatters lists the formatter ids the routes use, sorted, each once:
+// their own and those their formats may choose.
 func (r *Router) Formatters() []string {
 	seen := map[string]bool{}
 	var ids []string
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
 	for _, rt := range r.routes {
-		if !seen[rt.formatter] {
-			seen[rt.formatter] = true
-			ids = append(ids, rt.formatter)
+		add(rt.formatter)
+		if rt.formats != nil {
+			for _, t := range rt.formats.targets {
+				add(t.formatter)
+			}
 		}
 	}
 	sort.Strings(ids)
@@ -82,22 +114,60 @@ func (r *Router) Formatters() []string {
 }
 
 // Match finds the route for topic. ok is false when no route matches; err is
-// set when a route matches but the table it names is invalid.
+// set when a route matches but the table it names, or the topic suffix, is
+// invalid (it wraps rows.ErrInvalidName).
+//
+// On a route with formats a suffix on the last topic level
+// (db/write/t:csv:gzip) chooses the payload format and compression; the
+// route is matched, and its table and topic columns taken, without it.
 func (r *Router) Match(topic string) (m Match, ok bool, err error) {
-	var levels [16]string
+	var levels, bare [16]string
 	lv := splitLevels(topic, levels[:0])
+	var (
+		stripped []string // lv without the suffix, once a route needs it
+		sfx      topicSuffix
+		sfxErr   error
+	)
 	for _, rt := range r.routes {
-		if !rt.matches(topic, lv) {
+		at := lv
+		if rt.formats != nil {
+			if stripped == nil {
+				stripped = append(bare[:0], lv...)
+				stripped[len(stripped)-1], sfx, sfxErr = splitSuffix(lv[len(lv)-1])
+			}
+			at = stripped
+		}
+		if !rt.matches(topic, at) {
 			continue
 		}
-		table := rt.resolveTable(lv)
-		m = Match{Formatter: rt.formatter, Table: table, Index: rt.index}
+		table := rt.resolveTable(at)
+		m = Match{Formatter: rt.formatter, Table: table, Index: rt.index, route: rt}
 		if err := rows.CheckTableName(table); err != nil {
 			return m, true, fmt.Errorf("topic %q routed by routes[%d]: %w", topic, rt.index, err)
 		}
 		p := rt.plugin
+		if rt.formats != nil {
+			if sfxErr != nil {
+				return m, true, fmt.Errorf("topic %q routed by routes[%d]: %w", topic, rt.index, sfxErr)
+			}
+			m.Format, m.Compression = sfx.format, sfx.compression
+			if sfx.format != "" {
+				t, ok := rt.formats.targets[sfx.format]
+				if !ok {
+					return m, true, fmt.Errorf("topic %q routed by routes[%d]: %w", topic, rt.index,
+						formatErr(rows.ErrInvalidName, "topic suffix %q: unknown format %q (the route accepts %s)", sfx.text, sfx.format, rt.formats.names))
+				}
+				m.Formatter, p = t.formatter, t.plugin
+			}
+		}
 		p.Table = table
 		m.Route = &p
+		if len(rt.columns) > 0 {
+			m.Columns = make([]rows.Column, len(rt.columns))
+			for i, c := range rt.columns {
+				m.Columns[i] = rows.Column{Name: c.name, Value: rows.String(at[c.level])}
+			}
+		}
 		return m, true, nil
 	}
 	return Match{}, false, nil
@@ -211,7 +281,90 @@ func compileRoute(c RouteConfig) (*route, error) {
 		return nil, err
 	}
 	rt.plugin = plugins.Route{Options: opts}
+	if rt.columns, err = compileTopicColumns(c, rt.filter, table); err != nil {
+		return nil, err
+	}
+	if rt.formats, err = compileFormats(c, rt.plugin); err != nil {
+		return nil, err
+	}
 	return rt, nil
+}
+
+// compileTopicColumns picks the placeholders stored as columns: those
+// topic_columns lists or, by default, every one the table template does
+// not use.
+func compileTopicColumns(c RouteConfig, filter []level, table []tablePart) ([]topicColumn, error) {
+	if c.NoTopicColumns {
+		if len(c.TopicColumns) > 0 {
+			return nil, &FieldError{Key: "no_topic_columns", Reason: "set together with topic_columns: keep one"}
+		}
+		return nil, nil
+	}
+	var cols []topicColumn
+	if len(c.TopicColumns) == 0 {
+		inTable := map[int]bool{}
+		for _, p := range table {
+			if p.level >= 0 {
+				inTable[p.level] = true
+			}
+		}
+		for i, f := range filter {
+			if f.kind == levelPlus && f.text != "" && !inTable[i] {
+				cols = append(cols, topicColumn{placeholder: f.text, name: f.text, level: i})
+			}
+		}
+	} else {
+		for j, tc := range c.TopicColumns {
+			key := fmt.Sprintf("topic_columns[%d]", j)
+			lvl := -1
+			for i, f := range filter {
+				if f.kind == levelPlus && f.text != "" && f.text == tc.Placeholder {
+					lvl = i
+				}
+			}
+			if lvl < 0 {
+				return nil, &FieldError{Key: key + ".placeholder", Reason: fmt.Sprintf("{%s} is not a placeholder of topic %q", tc.Placeholder, c.Topic)}
+			}
+			name := tc.Column
+			if name == "" {
+				name = tc.Placeholder
+			}
+			if err := rows.CheckColumnName(name); err != nil {
+				return nil, &FieldError{Key: key + ".column", Reason: err.Error()}
+			}
+			cols = append(cols, topicColumn{placeholder: tc.Placeholder, name: name, level: lvl})
+		}
+	}
+	for j, col := range cols {
+		key := "topic_columns"
+		if len(c.TopicColumns) > 0 {
+			key = fmt.Sprintf("topic_columns[%d]", j)
+		}
+		if strings.EqualFold(col.name, arrowstore.PartitionColumn) {
+			return nil, &FieldError{Key: key, Reason: fmt.Sprintf("placeholder {%s} would be stored as column %q, the partition column: rename it with topic_columns or set no_topic_columns", col.placeholder, col.name)}
+		}
+		for _, prev := range cols[:j] {
+			if prev.name == col.name {
+				return nil, &FieldError{Key: key, Reason: fmt.Sprintf("column %q is stored twice", col.name)}
+			}
+		}
+		for i, t := range c.Types {
+			if k, err := rows.ParseKind(t.Type); t.Column == col.name && err == nil && k != rows.KindString {
+				return nil, &FieldError{Key: fmt.Sprintf("types[%d].type", i), Reason: fmt.Sprintf("column %q comes from topic placeholder {%s} and is a string, not %s", col.name, col.placeholder, k)}
+			}
+		}
+	}
+	return cols, nil
+}
+
+// topicColumn finds the topic column stored under name.
+func (rt *route) topicColumn(name string) (topicColumn, bool) {
+	for _, c := range rt.columns {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return topicColumn{}, false
 }
 
 func compileTableTemplate(tmpl string, names map[string]int) ([]tablePart, error) {
@@ -313,4 +466,55 @@ func isIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkRoutes asks, for every route, its formatter (and the formatter of
+// each of its per-message formats) whether it accepts the route's options,
+// using the plugin ABI's check-route call. It reports every refusal, each
+// naming the route's key.
+func (r *Router) checkRoutes(ctx context.Context, fs map[string]*plugins.Formatter) error {
+	var errs []error
+	check := func(key, id string, route plugins.Route) {
+		f := fs[id]
+		if f == nil {
+			return
+		}
+		if err := f.CheckRoute(ctx, &route); err != nil {
+			errs = append(errs, &FieldError{Key: key, Reason: fmt.Sprintf("formatter %s refuses the route: %v", id, err)})
+		}
+	}
+	for _, rt := range r.routes {
+		key := fmt.Sprintf("routes[%d]", rt.index)
+		route := rt.plugin
+		route.Table = rt.literalTable()
+		check(key+".options", rt.formatter, route)
+		if rt.formats == nil {
+			continue
+		}
+		names := make([]string, 0, len(rt.formats.targets))
+		for name := range rt.formats.targets {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			t := rt.formats.targets[name]
+			route := t.plugin
+			route.Table = rt.literalTable()
+			check(key+".formats", t.formatter, route)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// literalTable returns the route's table when its template has no
+// placeholder, else "" (the table is known per message only).
+func (rt *route) literalTable() string {
+	var b strings.Builder
+	for _, p := range rt.table {
+		if p.level >= 0 {
+			return ""
+		}
+		b.WriteString(p.literal)
+	}
+	return b.String()
 }

@@ -2,6 +2,10 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lakegate/lakegate/arrowstore/rows"
@@ -111,6 +115,170 @@ func FuzzRouter(f *testing.F) {
 			if cerr := rows.CheckTableName(m.Table); cerr != nil {
 				t.Fatalf("pattern %q table %q topic %q: matched invalid table %q", pattern, table, topic, m.Table)
 			}
+		}
+	})
+}
+
+// TestRouteCases runs each testdata/routes/<case>/: the routes of
+// config.yaml, then every line of messages.txt (a topic, then MQTT 5 user
+// properties as key=value) through Match and the user-property choice,
+// compared with expected.txt: the compiled routes, then per message the
+// formatter, table, format, compression, topic columns and options, or the
+// error with its MQTT 5 reason code. -update rewrites expected.txt.
+func TestRouteCases(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/routes/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no route cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cfg, err := LoadConfig(filepath.Join(dir, "config.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewRouter(cfg.Routes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := os.ReadFile(filepath.Join(dir, "messages.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			describeRouter(&b, r)
+			for _, line := range strings.Split(strings.TrimSpace(string(msgs)), "\n") {
+				fields := strings.Fields(line)
+				var props []rows.Property
+				for _, kv := range fields[1:] {
+					k, v, _ := strings.Cut(kv, "=")
+					props = append(props, rows.Property{Key: k, Value: v})
+				}
+				fmt.Fprintf(&b, "%s\n  %s\n", line, describeRouting(r, fields[0], props))
+			}
+			got := b.String()
+			golden := filepath.Join(dir, "expected.txt")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("reading golden file (run with -update to create it): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// describeRouter lists the compiled routes: formatters, topic columns and formats.
+func describeRouter(b *strings.Builder, r *Router) {
+	fmt.Fprintf(b, "formatters: %v\n", r.Formatters())
+	for _, rt := range r.routes {
+		var cols []string
+		for _, c := range rt.columns {
+			cols = append(cols, fmt.Sprintf("{%s}->%s", c.placeholder, c.name))
+		}
+		fmt.Fprintf(b, "routes[%d]: formatter=%s topic_columns=%v", rt.index, rt.formatter, cols)
+		if fc := rt.formats; fc != nil {
+			fmt.Fprintf(b, " formats=[%s] max_decompressed_size=%d", fc.names, fc.maxDecompressed)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+}
+
+// describeRouting routes one message as Ingest does up to the formatter.
+func describeRouting(r *Router, topic string, props []rows.Property) string {
+	m, ok, err := r.Match(topic)
+	if !ok {
+		return "no route"
+	}
+	if err == nil && m.route.formats != nil {
+		err = m.chooseByProperties(props)
+	}
+	if err != nil {
+		return fmt.Sprintf("routes[%d] error, reason %#x: %v", m.Index, byte(reasonFor(err).Code), err)
+	}
+	var cols []string
+	for _, c := range m.Columns {
+		cols = append(cols, c.Name+"="+c.Value.Str)
+	}
+	return fmt.Sprintf("routes[%d] table=%s formatter=%s format=%q compression=%q columns=%v options=%v",
+		m.Index, m.Table, m.Formatter, m.Format, m.Compression, cols, m.Route.Options)
+}
+
+// FuzzTopicSuffix feeds arbitrary topics and user properties through a
+// route with formats: nothing may panic; the suffix split must give back
+// the topic; a routed message names a valid table, an accepted format and
+// a known compression, or fails with a sentinel that has a reason code.
+func FuzzTopicSuffix(f *testing.F) {
+	for _, seed := range []struct{ topic, format, compress string }{
+		{"db/write/t", "", ""},
+		{"db/write/t:csv:gzip", "", ""},
+		{"db/write/t:gzip", "csv", ""},
+		{"db/write/t::-", "", "gzip"},
+		{"db/write/t:CSV", "json", "zip"},
+		{"db/write/:a:b:c", "", ""},
+		{"db/write/t:ndjson", "ndjson", "-"},
+		{"x/y:z", "", ""},
+	} {
+		f.Add(seed.topic, seed.format, seed.compress)
+	}
+	r, err := NewRouter([]RouteConfig{
+		{Topic: "db/write/{table}", Formatter: "json", Formats: []FormatConfig{{Name: "csv", Options: map[string]any{"header": false}}}},
+		{Topic: "#", Formatter: "line", Table: "rest", Formats: []FormatConfig{{Name: "line"}}},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, topic, format, compress string) {
+		last := topic[strings.LastIndexByte(topic, '/')+1:]
+		base, sfx, serr := splitSuffix(last)
+		if base+sfx.text != last || strings.Contains(base, ":") {
+			t.Fatalf("splitSuffix(%q) = %q + %q", last, base, sfx.text)
+		}
+		if serr != nil && !errors.Is(serr, rows.ErrInvalidName) {
+			t.Fatalf("splitSuffix(%q): %v does not wrap ErrInvalidName", last, serr)
+		}
+		m, ok, err := r.Match(topic)
+		if !ok {
+			return
+		}
+		var props []rows.Property
+		if format != "" {
+			props = append(props, rows.Property{Key: "format", Value: format})
+		}
+		if compress != "" {
+			props = append(props, rows.Property{Key: "compress", Value: compress})
+		}
+		if err == nil {
+			err = m.chooseByProperties(props)
+		}
+		if err != nil {
+			if !errors.Is(err, rows.ErrInvalidName) && !errors.Is(err, rows.ErrMalformedPayload) {
+				t.Fatalf("topic %q: error %v wraps no sentinel", topic, err)
+			}
+			return
+		}
+		if cerr := rows.CheckTableName(m.Table); cerr != nil {
+			t.Fatalf("topic %q: routed to invalid table %q", topic, m.Table)
+		}
+		if _, ok := m.route.formats.targets[m.Format]; m.Format != "" && !ok {
+			t.Fatalf("topic %q: format %q is not accepted", topic, m.Format)
+		}
+		switch m.Compression {
+		case "", compressionGzip, compressionNone:
+		default:
+			t.Fatalf("topic %q: compression %q", topic, m.Compression)
+		}
+		if m.Formatter != "json" && m.Formatter != "csv" && m.Formatter != "line" {
+			t.Fatalf("topic %q: formatter %q", topic, m.Formatter)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -221,6 +222,7 @@ func (f *Formatter) Format(ctx context.Context, msg *rows.Message, route *Route)
 	if route == nil {
 		route = &Route{}
 	}
+	start := time.Now()
 	inst, err := f.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -228,6 +230,7 @@ func (f *Formatter) Format(ctx context.Context, msg *rows.Message, route *Route)
 	f.stats.calls.Add(1)
 	out, inst, err := inst.call(ctx, msg, route, false)
 	f.pool <- inst
+	f.stats.callLatency.Since(start)
 	if err != nil {
 		return nil, err
 	}

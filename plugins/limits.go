@@ -33,8 +33,17 @@ const (
 	DefaultMaxRows        = 10000
 )
 
-// maxMemoryPages is the wasm32 maximum (4 GiB).
-const maxMemoryPages = 65536
+// Bounds that Validate enforces, for configuration checks that want to
+// name the offending key before Load.
+const (
+	// MaxMemoryPages is the wasm32 maximum of MemoryPages (4 GiB).
+	MaxMemoryPages = 65536
+	// OutputBytesFloor and OutputBytesCeiling bound Limits.MaxOutputBytes: below
+	// 64 bytes not even an error text fits; above 1 GiB one message could
+	// hold the host's memory hostage.
+	OutputBytesFloor   = 64
+	OutputBytesCeiling = 1 << 30
+)
 
 // WithDefaults returns l with every zero field set to its default.
 func (l Limits) WithDefaults() Limits {
@@ -59,14 +68,14 @@ func (l Limits) WithDefaults() Limits {
 // Validate reports limits that cannot work. Call it after WithDefaults.
 func (l Limits) Validate() error {
 	var errs []error
-	if l.MemoryPages == 0 || l.MemoryPages > maxMemoryPages {
-		errs = append(errs, fmt.Errorf("memory pages %d out of range 1..%d", l.MemoryPages, maxMemoryPages))
+	if l.MemoryPages == 0 || l.MemoryPages > MaxMemoryPages {
+		errs = append(errs, fmt.Errorf("memory pages %d out of range 1..%d", l.MemoryPages, MaxMemoryPages))
 	}
 	if l.CallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("call timeout %v must be positive", l.CallTimeout))
 	}
-	if l.MaxOutputBytes < 64 || l.MaxOutputBytes > 1<<30 {
-		errs = append(errs, fmt.Errorf("max output bytes %d out of range 64..%d", l.MaxOutputBytes, 1<<30))
+	if l.MaxOutputBytes < OutputBytesFloor || l.MaxOutputBytes > OutputBytesCeiling {
+		errs = append(errs, fmt.Errorf("max output bytes %d out of range %d..%d", l.MaxOutputBytes, OutputBytesFloor, OutputBytesCeiling))
 	}
 	if l.MaxRows <= 0 {
 		errs = append(errs, fmt.Errorf("max rows %d must be positive", l.MaxRows))

@@ -1,6 +1,10 @@
 package plugins
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/lakegate/lakegate/arrowstore/latency"
+)
 
 // Stats are a formatter's counters since Load.
 type Stats struct {
@@ -10,6 +14,10 @@ type Stats struct {
 	InstancesStarted   uint64
 	InstancesDiscarded uint64
 	LogsDropped        uint64 // guest log lines over the rate limit
+	// CallLatency is how long Format calls took, failed ones included,
+	// from taking an instance to returning it (time spent waiting for a
+	// free instance too).
+	CallLatency latency.Snapshot
 }
 
 // Malformed returns the count of malformed payloads.
@@ -34,6 +42,7 @@ type counters struct {
 	logsDropped        atomic.Uint64
 	logWindow          atomic.Int64 // unix second of the current log window
 	logsInWindow       atomic.Int64
+	callLatency        latency.Histogram
 }
 
 func (c *counters) snapshot() Stats {
@@ -44,6 +53,7 @@ func (c *counters) snapshot() Stats {
 		InstancesStarted:   c.started.Load(),
 		InstancesDiscarded: c.discarded.Load(),
 		LogsDropped:        c.logsDropped.Load(),
+		CallLatency:        c.callLatency.Snapshot(),
 	}
 	for r := Reason(1); r < numReasons; r++ {
 		if n := c.failures[r].Load(); n != 0 {

@@ -3,16 +3,13 @@ package query
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
 	"vitess.io/vitess/go/vt/sqlparser"
 )
 
@@ -27,8 +24,9 @@ const (
 	aggMin
 	aggMax
 	aggAvg
-	aggFirst // the value at the earliest time
-	aggLast  // the value at the latest time
+	aggFirst         // the value at the earliest time
+	aggLast          // the value at the latest time
+	aggCountDistinct // count(DISTINCT col): distinct non-null values
 )
 
 // valueExpr is a column, or a time bucket of a timestamp column.
@@ -40,6 +38,7 @@ type valueExpr struct {
 // aggItem is one SELECT expression of an aggregate query.
 type aggItem struct {
 	name string // output name: the alias, else the expression's text
+	text string // the expression's text, to match ORDER BY and HAVING expressions
 	fn   aggFn
 	arg  valueExpr // the column aggregated, or the group key
 }
@@ -48,12 +47,13 @@ type aggItem struct {
 type aggSpec struct {
 	items  []aggItem
 	groups []valueExpr
+	dedupe bool // SELECT DISTINCT over aggregates: drop duplicate result rows
 }
 
-// isAggregate reports whether sel needs the aggregate path: GROUP BY, or
-// an aggregate other than a lone count(*).
+// isAggregate reports whether sel needs the aggregate path: GROUP BY,
+// HAVING, or an aggregate other than a lone count(*).
 func isAggregate(sel *sqlparser.Select) bool {
-	if sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0 {
+	if (sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0) || sel.Having != nil {
 		return true
 	}
 	if sel.SelectExprs == nil {
@@ -92,12 +92,11 @@ func (p *logicalPlan) planAggregate(sel *sqlparser.Select) error {
 		if err != nil {
 			return err
 		}
-		it.name = ae.As.String()
-		if it.name == "" {
-			it.name = sqlparser.String(ae.Expr)
-		}
+		it.text = sqlparser.String(ae.Expr)
+		it.name = cmp.Or(ae.As.String(), outputName(ae.Expr, it.text))
 		spec.items = append(spec.items, it)
 	}
+	spec.dedupe = sel.Distinct
 	if sel.GroupBy != nil {
 		for _, g := range sel.GroupBy.Exprs {
 			ve, err := p.groupExpr(g, spec)
@@ -116,11 +115,51 @@ func (p *logicalPlan) planAggregate(sel *sqlparser.Select) error {
 	return nil
 }
 
+// outputName names an unaliased output column: a column by its name, any
+// other expression by its text without the backquotes the printer puts
+// around keywords ("count(status)", not "count(`status`)").
+func outputName(e sqlparser.Expr, text string) string {
+	if ref, ok := e.(*sqlparser.ColName); ok {
+		return ref.Name.String()
+	}
+	return strings.ReplaceAll(text, "`", "")
+}
+
+// planDistinct reads SELECT DISTINCT columns as GROUP BY those columns.
+func (p *logicalPlan) planDistinct(sel *sqlparser.Select) error {
+	spec := &aggSpec{}
+	if sel.SelectExprs == nil || len(sel.SelectExprs.Exprs) == 0 {
+		return unsupported("an empty SELECT list")
+	}
+	for _, e := range sel.SelectExprs.Exprs {
+		ae, ok := e.(*sqlparser.AliasedExpr)
+		if !ok {
+			return unsupported("SELECT DISTINCT %s (name the columns)", sqlparser.String(e))
+		}
+		ref, ok := ae.Expr.(*sqlparser.ColName)
+		if !ok {
+			return unsupported("%s in SELECT DISTINCT (only columns)", exprName(ae.Expr))
+		}
+		name, err := p.columnName(ref)
+		if err != nil {
+			return err
+		}
+		it := aggItem{fn: aggNone, arg: valueExpr{column: name}, text: sqlparser.String(ref)}
+		it.name = cmp.Or(ae.As.String(), name)
+		spec.items = append(spec.items, it)
+		if !slices.Contains(spec.groups, it.arg) {
+			spec.groups = append(spec.groups, it.arg)
+		}
+	}
+	p.agg = spec
+	return nil
+}
+
 // aggItem reads one SELECT expression of an aggregate query.
 func (p *logicalPlan) aggItem(e sqlparser.Expr) (aggItem, error) {
 	arg := func(a sqlparser.Expr, distinct bool) (valueExpr, error) {
 		if distinct {
-			return valueExpr{}, unsupported("DISTINCT in aggregates")
+			return valueExpr{}, unsupported("DISTINCT in aggregates other than count")
 		}
 		ref, ok := a.(*sqlparser.ColName)
 		if !ok {
@@ -139,7 +178,10 @@ func (p *logicalPlan) aggItem(e sqlparser.Expr) (aggItem, error) {
 			return it, unsupported("count of several expressions")
 		}
 		it.fn = aggCount
-		it.arg, err = arg(x.Args[0], x.Distinct)
+		if x.Distinct {
+			it.fn = aggCountDistinct
+		}
+		it.arg, err = arg(x.Args[0], false)
 	case *sqlparser.Sum:
 		it.fn = aggSum
 		it.arg, err = arg(x.Arg, x.Distinct)
@@ -243,10 +285,13 @@ func (p *logicalPlan) valueExprOf(e sqlparser.Expr) (valueExpr, error) {
 // boundAgg is an aggregate query bound to a schema.
 type boundAgg struct {
 	groups   []boundValue
-	items    []boundAggItem
-	orderOut int // output column to sort by; -1: by the group keys
+	items    []boundAggItem // one per column of boundPlan.out: visible, then hidden
+	sortKeys []sortKey      // ORDER BY; nil: by the group keys
+	having   rowPredicate   // HAVING; nil when none
+	dedupe   bool           // SELECT DISTINCT over aggregates
 }
 
+// boundValue is a scanned column, or a time bucket of one.
 type boundValue struct {
 	pos    int // scanned column
 	bucket int64
@@ -254,15 +299,19 @@ type boundValue struct {
 	typ    string
 }
 
+// boundAggItem is one output column of an aggregate query.
 type boundAggItem struct {
 	fn    aggFn
 	val   boundValue
 	group int // aggNone: index in groups
 }
 
-// bindAgg resolves the aggregate spec and sets bp.out.
+// bindAgg resolves the aggregate spec, its ORDER BY and HAVING, and sets
+// bp.out and bp.visible. An ORDER BY or HAVING expression that is not an
+// output column (an aggregate, or a GROUP BY key, not selected) becomes a
+// hidden output column.
 func bindAgg(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, scanCol func(int) (int, error)) error {
-	ba := &boundAgg{orderOut: -1}
+	ba := &boundAgg{dedupe: lp.agg.dedupe}
 	bindValue := func(v valueExpr, fn aggFn) (boundValue, error) {
 		i, err := lookup(schema, v.column)
 		if err != nil {
@@ -281,7 +330,7 @@ func bindAgg(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, scanCol func(
 			return bv, unsupported("time bucket of %s column %s", f.Type, f.Name)
 		}
 		switch {
-		case typ == TypeBytes && fn != aggCount:
+		case typ == TypeBytes && fn != aggCount && fn != aggCountDistinct:
 			return bv, unsupported("aggregating or grouping bytes column %s", f.Name)
 		case (fn == aggSum || fn == aggAvg) && typ != TypeInt64 && typ != TypeFloat64:
 			return bv, unsupported("sum or avg of %s column %s", typ, f.Name)
@@ -295,7 +344,8 @@ func bindAgg(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, scanCol func(
 		}
 		ba.groups = append(ba.groups, bv)
 	}
-	for _, it := range lp.agg.items {
+	items := slices.Clone(lp.agg.items)
+	addItem := func(it aggItem) error {
 		bi := boundAggItem{fn: it.fn}
 		typ := TypeInt64
 		switch it.fn {
@@ -311,7 +361,7 @@ func bindAgg(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, scanCol func(
 			}
 			bi.val = bv
 			switch it.fn {
-			case aggCount:
+			case aggCount, aggCountDistinct:
 			case aggAvg:
 				typ = TypeFloat64
 			default:
@@ -320,299 +370,167 @@ func bindAgg(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, scanCol func(
 		}
 		ba.items = append(ba.items, bi)
 		bp.out = append(bp.out, outColumn{name: it.name, typ: typ, scan: -1})
+		return nil
 	}
-	if lp.orderBy != "" {
-		for j, oc := range bp.out {
-			if strings.EqualFold(oc.name, lp.orderBy) {
-				ba.orderOut = j
-				break
+	for _, it := range items {
+		if err := addItem(it); err != nil {
+			return err
+		}
+	}
+	bp.visible = len(items)
+
+	// resolve finds the output column an ORDER BY or HAVING expression
+	// means: a 1-based position, an output name, an expression of the
+	// SELECT list, or else a new hidden aggregate or group key.
+	resolve := func(e sqlparser.Expr, clause string) (int, error) {
+		if l, ok := e.(*sqlparser.Literal); ok && l.Type == sqlparser.IntVal {
+			n, err := strconv.Atoi(l.Val)
+			if err != nil || n < 1 || n > bp.visible {
+				return 0, unsupported("%s %s (not the position of a SELECT expression)", clause, l.Val)
+			}
+			return n - 1, nil
+		}
+		if ref, ok := e.(*sqlparser.ColName); ok && ref.Qualifier.IsEmpty() {
+			for j, it := range items[:bp.visible] {
+				if strings.EqualFold(it.name, ref.Name.String()) {
+					return j, nil
+				}
 			}
 		}
-		if ba.orderOut < 0 {
-			return unsupported("ORDER BY %s (name an output column of the aggregate query, by its alias)", lp.orderBy)
+		text := sqlparser.String(e)
+		for j, it := range items {
+			if strings.EqualFold(it.text, text) {
+				return j, nil
+			}
 		}
+		it, err := lp.aggItem(e)
+		if err != nil {
+			return 0, err
+		}
+		if it.fn == aggNone && !slices.Contains(lp.agg.groups, it.arg) {
+			return 0, unsupported("%s %s: neither an output column, an aggregate nor a GROUP BY key", clause, text)
+		}
+		it.name, it.text = text, text
+		items = append(items, it)
+		if err := addItem(it); err != nil {
+			return 0, err
+		}
+		return len(items) - 1, nil
+	}
+	for _, o := range lp.order {
+		j, err := resolve(o.expr, "ORDER BY")
+		if err != nil {
+			return err
+		}
+		ba.sortKeys = append(ba.sortKeys, sortKey{out: j, desc: o.desc})
+	}
+	if lp.having != nil {
+		hc := havingCompiler{
+			resolve: func(e sqlparser.Expr) (int, error) { return resolve(e, "HAVING") },
+			typeOf:  func(j int) string { return bp.out[j].typ },
+		}
+		p, err := hc.compile(lp.having)
+		if err != nil {
+			return err
+		}
+		ba.having = p
 	}
 	bp.agg = ba
 	return nil
 }
 
-// aggState accumulates one aggregate for one group.
-type aggState struct {
-	n    int64 // non-null values (rows for count(*))
-	i    int64
-	f    float64
-	s    string
-	b    bool
-	t    int64 // first/last: the time of v
-	v    any   // first/last: the value
-	seen bool
-}
-
-// aggregator runs an aggregate query over scanned records.
-type aggregator struct {
-	bp     *boundPlan
-	index  map[string]int
-	keys   [][]any      // per group: the group key values
-	states [][]aggState // per group, per item
-	key    []byte
-}
-
-func newAggregator(bp *boundPlan) *aggregator {
-	return &aggregator{bp: bp, index: map[string]int{}}
-}
-
-// bucketOf returns the bucket start, in ns, of timestamp value v.
-func bucketOf(v int64, bv boundValue) int64 {
-	ns := satMul(v, bv.mult)
-	b := ns / bv.bucket
-	if ns%bv.bucket != 0 && ns < 0 {
-		b--
-	}
-	return b * bv.bucket
-}
-
-// add folds the matching rows of rec into the groups.
-func (a *aggregator) add(rec arrow.Record) error {
-	ts, ok := rec.Column(0).(*array.Timestamp)
-	if !ok || int(rec.NumCols()) != len(a.bp.scan) {
-		return fmt.Errorf("scan returned an unexpected record shape")
-	}
-	var pass []bool
-	if a.bp.where != nil {
-		pass = a.bp.where.pass(rec)
-	}
-	tvals := ts.TimestampValues()
-	tmult := int64(ts.DataType().(*arrow.TimestampType).Unit.Multiplier())
-	for i, tv := range tvals {
-		if pass != nil && !pass[i] {
-			continue
-		}
-		if a.bp.filter && (ts.IsNull(i) || int64(tv) < a.bp.lo || int64(tv) > a.bp.hi) {
-			continue
-		}
-		g := a.group(rec, i)
-		for j, it := range a.bp.agg.items {
-			a.update(&a.states[g][j], it, rec, i, ts.IsValid(i), satMul(int64(tv), tmult))
-		}
-	}
-	return nil
-}
-
-// group finds or makes the group of row i.
-func (a *aggregator) group(rec arrow.Record, i int) int {
-	k := a.key[:0]
-	for _, g := range a.bp.agg.groups {
-		arr := rec.Column(g.pos)
-		if arr.IsNull(i) {
-			k = append(k, 0)
-			continue
-		}
-		k = append(k, 1)
-		switch x := arr.(type) {
-		case *array.Int64:
-			k = binary.LittleEndian.AppendUint64(k, uint64(x.Value(i)))
-		case *array.Float64:
-			k = binary.LittleEndian.AppendUint64(k, math.Float64bits(x.Value(i)))
-		case *array.Boolean:
-			k = append(k, byte(b01(x.Value(i))))
-		case *array.String:
-			s := x.Value(i)
-			k = binary.AppendUvarint(k, uint64(len(s)))
-			k = append(k, s...)
-		case *array.Timestamp:
-			v := satMul(int64(x.Value(i)), g.mult)
-			if g.bucket != 0 {
-				v = bucketOf(int64(x.Value(i)), g)
-			}
-			k = binary.LittleEndian.AppendUint64(k, uint64(v))
-		}
-	}
-	a.key = k
-	if gi, ok := a.index[string(k)]; ok {
-		return gi
-	}
-	gi := len(a.keys)
-	a.index[string(k)] = gi
-	vals := make([]any, len(a.bp.agg.groups))
-	for j, g := range a.bp.agg.groups {
-		arr := rec.Column(g.pos)
-		if g.bucket != 0 && arr.IsValid(i) {
-			vals[j] = time.Unix(0, bucketOf(int64(arr.(*array.Timestamp).Value(i)), g)).UTC()
-		} else {
-			vals[j] = value(arr, i)
-		}
-	}
-	a.keys = append(a.keys, vals)
-	a.states = append(a.states, make([]aggState, len(a.bp.agg.items)))
-	return gi
-}
-
-// update folds row i into st.
-func (a *aggregator) update(st *aggState, it boundAggItem, rec arrow.Record, i int, tValid bool, tns int64) {
-	switch it.fn {
-	case aggNone:
-		return
-	case aggCountStar:
-		st.n++
-		return
-	}
-	arr := rec.Column(it.val.pos)
-	if arr.IsNull(i) {
-		return
-	}
-	first := st.n == 0
-	st.n++
-	switch it.fn {
-	case aggCount:
-	case aggSum, aggAvg:
-		switch x := arr.(type) {
-		case *array.Int64:
-			st.i += x.Value(i)
-			st.f += float64(x.Value(i))
-		case *array.Float64:
-			st.f += x.Value(i)
-		}
-	case aggMin, aggMax:
-		sign := 1
-		if it.fn == aggMax {
-			sign = -1
-		}
-		switch x := arr.(type) {
-		case *array.Int64:
-			if v := x.Value(i); first || sign*cmp.Compare(v, st.i) < 0 {
-				st.i = v
-			}
-		case *array.Float64:
-			if v := x.Value(i); first || sign*cmp.Compare(v, st.f) < 0 {
-				st.f = v
-			}
-		case *array.Timestamp:
-			if v := satMul(int64(x.Value(i)), it.val.mult); first || sign*cmp.Compare(v, st.i) < 0 {
-				st.i = v
-			}
-		case *array.String:
-			if v := x.Value(i); first || sign*strings.Compare(v, st.s) < 0 {
-				st.s = strings.Clone(v)
-			}
-		case *array.Boolean:
-			if v := x.Value(i); first || sign*cmp.Compare(b01(v), b01(st.b)) < 0 {
-				st.b = v
-			}
-		}
-	case aggFirst, aggLast:
-		// Rows with a null time take no part; ties keep the first row seen.
-		if !tValid {
-			st.n--
-			return
-		}
-		if !st.seen || (it.fn == aggFirst && tns < st.t) || (it.fn == aggLast && tns > st.t) {
-			st.seen, st.t, st.v = true, tns, value(arr, i)
-		}
-	}
-}
-
-// result turns the groups into rows: sorted by the group keys (NULL
-// first), or by the ORDER BY output column, then OFFSET and LIMIT applied.
-func (a *aggregator) result(maxRows int) ([][]any, error) {
-	ba := a.bp.agg
-	if len(ba.groups) == 0 && len(a.keys) == 0 {
-		// An aggregate without GROUP BY answers one row even over no rows.
-		a.keys = append(a.keys, nil)
-		a.states = append(a.states, make([]aggState, len(ba.items)))
-	}
-	if len(a.keys) > maxRows {
-		return nil, fmt.Errorf("%w: more than %d groups; narrow the time range or use wider buckets", ErrTooManyRows, maxRows)
-	}
-	order := make([]int, len(a.keys))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(x, y int) int {
-		for j := range ba.groups {
-			if c := compareValues(a.keys[x][j], a.keys[y][j]); c != 0 {
-				return c
-			}
-		}
-		return 0
-	})
-	rows := make([][]any, 0, len(order))
-	for _, g := range order {
-		row := make([]any, len(ba.items))
-		for j, it := range ba.items {
-			st := &a.states[g][j]
-			switch it.fn {
-			case aggNone:
-				row[j] = a.keys[g][it.group]
-			case aggCountStar, aggCount:
-				row[j] = st.n
-			case aggFirst, aggLast:
-				row[j] = st.v
-			default:
-				row[j] = finish(st, it)
-			}
-		}
-		rows = append(rows, row)
-	}
-	if j := ba.orderOut; j >= 0 {
-		slices.SortStableFunc(rows, func(x, y []any) int {
-			r := compareValues(x[j], y[j])
-			if a.bp.desc {
-				return -r
-			}
-			return r
-		})
-	} else if a.bp.desc {
-		slices.Reverse(rows)
-	}
-	rows = rows[min(a.bp.offset, int64(len(rows))):]
-	if a.bp.limit >= 0 && int64(len(rows)) > a.bp.limit {
-		rows = rows[:a.bp.limit]
-	}
-	return rows, nil
-}
-
-// finish returns sum, avg, min or max of a group, or nil when it saw no value.
-func finish(st *aggState, it boundAggItem) any {
-	if st.n == 0 {
-		return nil
-	}
-	switch it.fn {
-	case aggAvg:
-		return st.f / float64(st.n)
-	case aggSum:
-		if it.val.typ == TypeInt64 {
-			return st.i
-		}
-		return st.f
-	}
-	switch it.val.typ {
-	case TypeInt64:
-		return st.i
-	case TypeFloat64:
-		return st.f
-	case TypeTimestamp:
-		return time.Unix(0, st.i).UTC()
-	case TypeString:
-		return st.s
-	case TypeBool:
-		return st.b
-	}
-	return nil
-}
-
-// runAggregate scans snap into an aggregator.
+// runAggregate scans snap into an aggregator. A ParallelScanner snapshot
+// is scanned by Options.Parallelism workers, each decoding and aggregating
+// its own records into its own aggregator, merged at the end. Otherwise the
+// scan runs on its own goroutine and hands records to the aggregator
+// through a short queue, so decoding and aggregating still overlap.
 func (e *Engine) runAggregate(ctx context.Context, snap Snapshot, bp *boundPlan) ([][]any, error) {
 	a := newAggregator(bp)
-	if !bp.empty {
-		err := snap.Scan(ctx, bp.scan, func(rec arrow.Record) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return a.add(rec)
+	ps, parallel := snap.(ParallelScanner)
+	switch {
+	case bp.empty:
+	case parallel && e.opts.Parallelism > 1:
+		aggs := make([]*aggregator, e.opts.Parallelism)
+		aggs[0] = a
+		for i := 1; i < len(aggs); i++ {
+			aggs[i] = newAggregator(bp)
+		}
+		err := ps.ScanParallel(ctx, bp.scan, dictColumns(bp), len(aggs), func(w, task int, rec arrow.Record) error {
+			return aggs[w].addTask(task, rec)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("scanning table %s: %w", bp.table, err)
 		}
+		for _, o := range aggs[1:] {
+			a.merge(o)
+		}
+	default:
+		if err := scanPipelined(ctx, snap, bp.scan, a.add); err != nil {
+			return nil, fmt.Errorf("scanning table %s: %w", bp.table, err)
+		}
 	}
 	return a.result(e.opts.MaxRows)
+}
+
+// dictColumns names the column an aggregate query may read as an Arrow
+// dictionary: a lone string GROUP BY column that nothing else reads (no
+// aggregate, no WHERE), so the aggregator maps each dictionary value to its
+// group once per record instead of every row's string (groupIDs).
+func dictColumns(bp *boundPlan) []string {
+	ba := bp.agg
+	if len(ba.groups) != 1 || ba.groups[0].typ != TypeString {
+		return nil
+	}
+	pos := ba.groups[0].pos
+	if slices.Contains(bp.filterCols, pos) {
+		return nil
+	}
+	for _, it := range ba.items {
+		if it.fn != aggNone && it.fn != aggCountStar && it.val.pos == pos {
+			return nil
+		}
+	}
+	return []string{bp.scan[pos]}
+}
+
+// pipelineDepth is how many scanned records may wait for the consumer.
+const pipelineDepth = 4
+
+// scanPipelined scans snap on a new goroutine and calls fn with each record
+// on the calling one. An error from either side stops both; fn's error
+// wins, as it is the cause of the scan's cancellation.
+func scanPipelined(ctx context.Context, snap Snapshot, columns []string, fn func(arrow.Record) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan arrow.Record, pipelineDepth)
+	scanErr := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		scanErr <- snap.Scan(ctx, columns, func(rec arrow.Record) error {
+			rec.Retain()
+			select {
+			case ch <- rec:
+				return nil
+			case <-ctx.Done():
+				rec.Release()
+				return ctx.Err()
+			}
+		})
+	}()
+	var fnErr error
+	for rec := range ch {
+		if fnErr == nil {
+			if fnErr = ctx.Err(); fnErr == nil {
+				fnErr = fn(rec)
+			}
+			if fnErr != nil {
+				cancel() // stop the scan; drain what it already queued
+			}
+		}
+		rec.Release()
+	}
+	if err := <-scanErr; fnErr == nil {
+		return err
+	}
+	return fnErr
 }

@@ -3,9 +3,11 @@ package query
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"vitess.io/vitess/go/vt/sqlparser"
 )
 
 // Column type names used in Result.Types. They are the same names as the
@@ -29,20 +31,22 @@ type outColumn struct {
 // boundPlan is a logical plan resolved against a table's schema: what to
 // scan, how to filter, what to keep and what to return.
 type boundPlan struct {
-	table     string
-	scan      []string         // columns to scan; scan[0] is the time column
-	scanTypes []arrow.DataType // their types, as the schema has them
-	out       []outColumn
-	count     bool
-	filter    bool  // whether lo and hi apply
-	lo, hi    int64 // inclusive bounds in the time column's unit
-	empty     bool  // the WHERE bounds exclude every row
-	desc      bool
-	limit     int64      // -1: none
-	offset    int64      // rows skipped before the limit
-	where     *wherePlan // conditions on other columns; nil when none
-	agg       *boundAgg  // an aggregate query; nil for a plain SELECT
-	sortOut   int        // ORDER BY an output column other than time: its index; -1 when none
+	table      string
+	scan       []string         // columns to scan; scan[0] is the time column
+	scanTypes  []arrow.DataType // their types, as the schema has them
+	out        []outColumn      // the result's columns, then hidden ones kept only to sort or filter by
+	visible    int              // how many of out are the result's columns
+	count      bool
+	filter     bool  // whether lo and hi apply
+	lo, hi     int64 // inclusive bounds in the time column's unit
+	empty      bool  // the WHERE bounds exclude every row
+	desc       bool
+	limit      int64      // -1: none
+	offset     int64      // rows skipped before the limit
+	where      *wherePlan // conditions on other columns; nil when none
+	filterCols []int      // scanned columns the WHERE filter reads
+	agg        *boundAgg  // an aggregate query; nil for a plain SELECT
+	sortKeys   []sortKey  // ORDER BY other than the time column alone; nil: time order
 	// widen: a condition on another column was taken for a time bound
 	// before the schema was known, so the snapshot's range is too narrow.
 	widen bool
@@ -63,9 +67,7 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 		scan:      []string{tf.Name},
 		scanTypes: []arrow.DataType{tf.Type},
 		count:     lp.isCount(),
-		desc:      lp.desc,
 		limit:     lp.limit,
-		sortOut:   -1,
 		offset:    lp.offset,
 	}
 
@@ -101,22 +103,6 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 		}
 		return pos, nil
 	}
-	orderField := -1
-	if lp.orderBy != "" && lp.agg == nil {
-		name := lp.orderBy
-		for _, it := range lp.items {
-			if it.kind == itemColumn && it.alias != "" && strings.EqualFold(it.alias, name) {
-				name = it.column
-				break
-			}
-		}
-		i, err := lookup(schema, name)
-		if err != nil {
-			return nil, err
-		}
-		orderField = i
-	}
-
 	if bp.count {
 		for _, it := range lp.items {
 			name := it.alias
@@ -162,24 +148,18 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 		if err := bindAgg(lp, schema, bp, scanCol); err != nil {
 			return nil, err
 		}
-	}
-	if orderField > 0 {
-		if bp.count {
-			return nil, unsupported("ORDER BY column %s with count(*)", schema.Field(orderField).Name)
-		}
-		pos, scanned := scanPos[orderField]
-		for j, oc := range bp.out {
-			if scanned && oc.scan == pos {
-				bp.sortOut = j
-				break
-			}
-		}
-		if bp.sortOut < 0 {
-			return nil, unsupported("ORDER BY column %s that is not in the select list", schema.Field(orderField).Name)
+	} else {
+		bp.visible = len(bp.out)
+		if err := bindOrder(lp, schema, bp, scanCol); err != nil {
+			return nil, err
 		}
 	}
 	if len(filters) > 0 {
-		c := compiler{lp: lp, schema: schema, scanCol: scanCol}
+		c := compiler{lp: lp, schema: schema, scanCol: func(i int) (int, error) {
+			pos, err := scanCol(i)
+			bp.filterCols = append(bp.filterCols, pos)
+			return pos, err
+		}}
 		bp.where = &wherePlan{}
 		for _, e := range filters {
 			p, err := c.compile(e)
@@ -195,6 +175,87 @@ func bind(lp *logicalPlan, schema *arrow.Schema) (*boundPlan, error) {
 	bp.lo, bp.hi = toUnit(tr, tt.Unit)
 	bp.empty = !ok || bp.lo > bp.hi
 	return bp, nil
+}
+
+// sortKey is one ORDER BY key bound to a column of boundPlan.out.
+type sortKey struct {
+	out  int
+	desc bool
+}
+
+// bindOrder resolves the ORDER BY of a plain SELECT. No key, or the time
+// column alone, is the scan's own time order (bp.desc); anything else
+// becomes sort keys over output columns, a column not selected being added
+// as a hidden one.
+func bindOrder(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, scanCol func(int) (int, error)) error {
+	if len(lp.order) == 0 {
+		return nil
+	}
+	keys := make([]sortKey, 0, len(lp.order))
+	timeOnly := len(lp.order) == 1
+	for _, o := range lp.order {
+		j, field, err := plainOrderColumn(lp, schema, bp, o.expr, scanCol)
+		if err != nil {
+			return err
+		}
+		if field != 0 {
+			timeOnly = false
+		}
+		if bp.count && field != 0 {
+			return unsupported("ORDER BY column %s with count(*)", schema.Field(field).Name)
+		}
+		keys = append(keys, sortKey{out: j, desc: o.desc})
+	}
+	bp.desc = lp.order[0].desc
+	if !timeOnly && !bp.count {
+		bp.sortKeys = keys
+	}
+	return nil
+}
+
+// plainOrderColumn resolves one ORDER BY key of a plain SELECT to an output
+// column (adding a hidden one for a column not selected) and its schema
+// field: a 1-based position, a SELECT alias, or a column.
+func plainOrderColumn(lp *logicalPlan, schema *arrow.Schema, bp *boundPlan, e sqlparser.Expr, scanCol func(int) (int, error)) (out, field int, err error) {
+	switch x := e.(type) {
+	case *sqlparser.Literal:
+		n, err := strconv.Atoi(x.Val)
+		if x.Type != sqlparser.IntVal || err != nil || n < 1 || n > bp.visible || bp.count {
+			return 0, 0, unsupported("ORDER BY %s (not the position of a SELECT column)", x.Val)
+		}
+		i, err := lookup(schema, bp.scan[bp.out[n-1].scan])
+		return n - 1, i, err
+	case *sqlparser.ColName:
+		name := x.Name.String()
+		if x.Qualifier.IsEmpty() {
+			for _, it := range lp.items {
+				if it.kind == itemColumn && it.alias != "" && strings.EqualFold(it.alias, name) {
+					name = it.column
+					break
+				}
+			}
+		}
+		i, err := lookup(schema, name)
+		if err != nil {
+			return 0, 0, err
+		}
+		if bp.count {
+			return -1, i, nil
+		}
+		pos, err := scanCol(i)
+		if err != nil {
+			return 0, 0, err
+		}
+		for j, oc := range bp.out {
+			if oc.scan == pos {
+				return j, i, nil
+			}
+		}
+		typ, _ := typeName(schema.Field(i).Type)
+		bp.out = append(bp.out, outColumn{name: schema.Field(i).Name, typ: typ, scan: pos})
+		return len(bp.out) - 1, i, nil
+	}
+	return 0, 0, unsupported("ORDER BY %s", exprName(e))
 }
 
 // lookup finds a column by name: the exact name first, else the one name

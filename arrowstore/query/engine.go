@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -28,6 +29,10 @@ type Options struct {
 	// returning a silently cut result: a LIMIT of at most MaxRows never
 	// fails, and an aggregate (count(*)) is one row whatever it counts.
 	MaxRows int `mapstructure:"max_rows"`
+	// Parallelism is how many goroutines scan and aggregate at once for an
+	// aggregate query over a Source whose snapshots are ParallelScanners;
+	// 0 means GOMAXPROCS, 1 scans on one goroutine.
+	Parallelism int `mapstructure:"parallelism"`
 }
 
 // withDefaults fills in the zero fields.
@@ -40,6 +45,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRows <= 0 {
 		o.MaxRows = DefaultMaxRows
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	return o
 }
@@ -138,10 +146,10 @@ func (e *Engine) Query(ctx context.Context, sql string) (*Result, error) {
 		}
 	}
 	res := &Result{
-		Columns: make([]string, len(bp.out)),
-		Types:   make([]string, len(bp.out)),
+		Columns: make([]string, bp.visible),
+		Types:   make([]string, bp.visible),
 	}
-	for i, oc := range bp.out {
+	for i, oc := range bp.out[:bp.visible] {
 		res.Columns[i], res.Types[i] = oc.name, oc.typ
 	}
 

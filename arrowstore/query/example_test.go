@@ -48,11 +48,11 @@ func ExampleEngine_Query() {
 	// A server passes time.Since(start); 0 keeps the output stable here.
 	_ = query.WriteJSON(os.Stdout, res, 0, query.Format{Time: query.TimeMillis})
 
-	_, err = e.Query(context.Background(), "SELECT DISTINCT temp FROM sensors")
+	_, err = e.Query(context.Background(), "SELECT temp FROM sensors UNION SELECT temp FROM sensors")
 	_ = query.WriteJSONError(os.Stdout, err, 0)
 	// Output:
 	// {"success":true,"reason":"success","elapse":"0s","data":{"columns":["ts","temp"],"types":["timestamp","float64"],"rows":[[1700000002000,22.25],[1700000001000,22]]}}
-	// {"success":false,"reason":"not supported yet: DISTINCT","elapse":"0s"}
+	// {"success":false,"reason":"not supported yet: UNION","elapse":"0s"}
 }
 
 // Querying an arrowstore: rows still buffered and rows flushed to Parquet

@@ -82,7 +82,7 @@ func newCollector(ctx context.Context, mem memory.Allocator, plan *boundPlan, ma
 	}
 	// With OFFSET m the best limit+m rows are kept and the first m skipped.
 	// ORDER BY another column needs every matching row before it can sort.
-	if total := satAdd(plan.limit, plan.offset); plan.limit >= 0 && total <= int64(maxRows) && plan.sortOut < 0 {
+	if total := satAdd(plan.limit, plan.offset); plan.limit >= 0 && total <= int64(maxRows) && plan.sortKeys == nil {
 		c.keep, c.strict = int(total), false
 		c.trimAt = 2*c.keep + trimSlack
 	}
@@ -195,9 +195,9 @@ func (c *collector) add(rec arrow.Record) error {
 			continue
 		}
 		if c.strict && len(c.cands) == c.keep {
-			if c.plan.sortOut >= 0 {
+			if c.plan.sortKeys != nil {
 				return fmt.Errorf("%w: ORDER BY %s sorts every matching row and there are more than %d; narrow the time range or the WHERE",
-					ErrTooManyRows, c.plan.out[c.plan.sortOut].name, c.maxRows)
+					ErrTooManyRows, c.plan.out[c.plan.sortKeys[0].out].name, c.maxRows)
 			}
 			if c.plan.offset > 0 {
 				return fmt.Errorf("%w: LIMIT plus OFFSET needs more than %d rows; narrow the time range", ErrTooManyRows, c.maxRows)
@@ -418,7 +418,7 @@ func (c *collector) rows() [][]any {
 	if !c.strict && len(c.cands) > c.keep {
 		c.cands = c.cands[:c.keep]
 	}
-	if c.plan.sortOut < 0 {
+	if c.plan.sortKeys == nil {
 		c.cands = c.cands[min(c.plan.offset, int64(len(c.cands))):]
 		if c.plan.limit >= 0 && int64(len(c.cands)) > c.plan.limit {
 			c.cands = c.cands[:c.plan.limit]
@@ -435,22 +435,40 @@ func (c *collector) rows() [][]any {
 		}
 		out[i] = row
 	}
-	if j := c.plan.sortOut; j >= 0 {
-		// Stable: equal values keep time order. NULL first ascending, last
-		// descending, as for the time column.
-		slices.SortStableFunc(out, func(a, b []any) int {
-			r := compareValues(a[j], b[j])
-			if c.plan.desc {
-				return -r
-			}
-			return r
-		})
+	if c.plan.sortKeys != nil {
+		// Stable: equal keys keep time order (descending when the first key
+		// is). NULL first ascending, last descending, as for the time column.
+		slices.SortStableFunc(out, func(a, b []any) int { return compareRows(a, b, c.plan.sortKeys) })
 		out = out[min(c.plan.offset, int64(len(out))):]
 		if c.plan.limit >= 0 && int64(len(out)) > c.plan.limit {
 			out = out[:c.plan.limit]
 		}
 	}
-	return out
+	return trimHidden(out, c.plan.visible)
+}
+
+// compareRows orders two result rows by the sort keys.
+func compareRows(a, b []any, keys []sortKey) int {
+	for _, k := range keys {
+		r := compareValues(a[k.out], b[k.out])
+		if k.desc {
+			r = -r
+		}
+		if r != 0 {
+			return r
+		}
+	}
+	return 0
+}
+
+// trimHidden cuts the hidden sort and filter columns off every row.
+func trimHidden(rows [][]any, visible int) [][]any {
+	for i, r := range rows {
+		if len(r) > visible {
+			rows[i] = r[:visible:visible]
+		}
+	}
+	return rows
 }
 
 // compareValues orders two cells of one column: NULL first, then by value

@@ -46,12 +46,13 @@ type logicalPlan struct {
 	items      []selectItem
 	bounds     []timeBound
 	filters    []sqlparser.Expr // other WHERE conjuncts, compiled at bind
-	orderBy    string           // column named in ORDER BY; "" when none
-	desc       bool
-	limit      int64    // -1 when there is no LIMIT
-	offset     int64    // rows skipped before the LIMIT ones; 0 when none
-	meta       metaKind // SHOW TABLES or DESCRIBE instead of a SELECT
-	agg        *aggSpec // aggregates and GROUP BY; nil for a plain SELECT
+	order      []orderKey       // ORDER BY keys, resolved at bind; nil when none
+	having     sqlparser.Expr   // HAVING condition of an aggregate query; nil when none
+	distinct   bool             // SELECT DISTINCT
+	limit      int64            // -1 when there is no LIMIT
+	offset     int64            // rows skipped before the LIMIT ones; 0 when none
+	meta       metaKind         // SHOW TABLES or DESCRIBE instead of a SELECT
+	agg        *aggSpec         // aggregates and GROUP BY; nil for a plain SELECT
 }
 
 // timeRange is the intersection of all WHERE bounds, in unix nanoseconds.
@@ -150,10 +151,6 @@ func planSelect(sel *sqlparser.Select) (*logicalPlan, error) {
 	switch {
 	case sel.With != nil:
 		return nil, unsupported("WITH (common table expressions)")
-	case sel.Distinct:
-		return nil, unsupported("DISTINCT")
-	case sel.Having != nil:
-		return nil, unsupported("HAVING")
 	case len(sel.Windows) > 0:
 		return nil, unsupported("WINDOW")
 	case sel.Into != nil:
@@ -165,19 +162,34 @@ func planSelect(sel *sqlparser.Select) (*logicalPlan, error) {
 	if err := p.from(sel.From); err != nil {
 		return nil, err
 	}
-	if isAggregate(sel) {
+	p.distinct = sel.Distinct
+	switch {
+	case isAggregate(sel):
 		if err := p.planAggregate(sel); err != nil {
 			return nil, err
 		}
-	} else if err := p.selectList(sel.SelectExprs); err != nil {
-		return nil, err
+	case sel.Distinct:
+		// SELECT DISTINCT cols is GROUP BY cols.
+		if err := p.planDistinct(sel); err != nil {
+			return nil, err
+		}
+	default:
+		if err := p.selectList(sel.SelectExprs); err != nil {
+			return nil, err
+		}
+	}
+	if sel.Having != nil {
+		if p.agg == nil {
+			return nil, unsupported("HAVING without GROUP BY or aggregates (use WHERE)")
+		}
+		p.having = sel.Having.Expr
 	}
 	if sel.Where != nil {
 		if err := p.where(sel.Where.Expr); err != nil {
 			return nil, err
 		}
 	}
-	if err := p.order(sel.OrderBy); err != nil {
+	if err := p.orderClause(sel.OrderBy); err != nil {
 		return nil, err
 	}
 	if err := p.limitClause(sel.Limit); err != nil {
@@ -477,29 +489,22 @@ func parseTime(s string) (int64, error) {
 	return 0, fmt.Errorf("%w: cannot read %q as a time (want RFC 3339 like 2023-11-14T22:13:20Z, 2023-11-14 22:13:20 or 2023-11-14)", ErrSyntax, s)
 }
 
-// order reads ORDER BY: one column, ascending or descending.
-func (p *logicalPlan) order(ob sqlparser.OrderBy) error {
-	switch len(ob) {
-	case 0:
-		return nil
-	case 1:
-	default:
-		return unsupported("ORDER BY more than one column")
-	}
-	o := ob[0]
-	ref, ok := o.Expr.(*sqlparser.ColName)
-	if !ok {
-		if l, isLit := o.Expr.(*sqlparser.Literal); isLit && l.Type == sqlparser.IntVal {
-			return unsupported("ORDER BY position (%s); name the time column", l.Val)
+// orderKey is one ORDER BY key as written; bind resolves it against the
+// output columns.
+type orderKey struct {
+	expr sqlparser.Expr
+	desc bool
+}
+
+// orderClause reads ORDER BY: keys resolved at bind (columns, output aliases,
+// 1-based positions, and in an aggregate query aggregates).
+func (p *logicalPlan) orderClause(ob sqlparser.OrderBy) error {
+	for _, o := range ob {
+		if ref, ok := o.Expr.(*sqlparser.ColName); ok && !p.qualifierOK(ref.Qualifier) {
+			return noColumn(sqlparser.String(ref))
 		}
-		return unsupported("ORDER BY %s", exprName(o.Expr))
+		p.order = append(p.order, orderKey{expr: o.Expr, desc: o.Direction == sqlparser.DescOrder})
 	}
-	name, err := p.columnName(ref)
-	if err != nil {
-		return err
-	}
-	p.orderBy = name
-	p.desc = o.Direction == sqlparser.DescOrder
 	return nil
 }
 

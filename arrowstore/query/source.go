@@ -37,3 +37,18 @@ type Snapshot interface {
 	// Release frees the snapshot. It is called exactly once.
 	Release()
 }
+
+// ParallelScanner is implemented by a Snapshot that can scan on several
+// goroutines (the store's does, over in-memory batches and Parquet row
+// groups). The engine uses it for aggregate queries, with one aggregator
+// per worker merged at the end.
+type ParallelScanner interface {
+	// ScanParallel is Scan with fn called from up to workers goroutines at
+	// once (never concurrently for one worker, worker in [0, workers)).
+	// Records come in units of work numbered in Scan's order (task); one
+	// worker's tasks come in increasing order, so (task, row) is Scan's
+	// order. String columns named in dict may arrive as Arrow dictionaries
+	// (int32 indices into a string dictionary that may hold unused values)
+	// instead of plain strings.
+	ScanParallel(ctx context.Context, columns, dict []string, workers int, fn func(worker, task int, rec arrow.Record) error) error
+}

@@ -42,11 +42,17 @@ func (s storeSnapshot) Scan(ctx context.Context, columns []string, fn func(arrow
 	return s.snap.Scan(ctx, columns, fn)
 }
 
+// ScanParallel implements ParallelScanner.
+func (s storeSnapshot) ScanParallel(ctx context.Context, columns, dict []string, workers int, fn func(worker, task int, rec arrow.Record) error) error {
+	return s.snap.ScanParallel(ctx, columns, dict, workers, fn)
+}
+
 // Release implements Snapshot.
 func (s storeSnapshot) Release() { s.snap.Release() }
 
 var (
-	_ Source      = storeSource{}
-	_ TableLister = storeSource{}
-	_ Snapshot    = storeSnapshot{}
+	_ Source          = storeSource{}
+	_ TableLister     = storeSource{}
+	_ Snapshot        = storeSnapshot{}
+	_ ParallelScanner = storeSnapshot{}
 )

@@ -160,6 +160,10 @@ storage: {dir: %q}
 	}
 	st := gw.Stats()
 	fmt.Fprintf(stdout, "gateway stored %d rows (%d malformed, %d failed)\n", st.RowsStored, st.Malformed, st.PluginFailed+st.StoreFailed)
+	if ss := gw.Store().Stats(); ss.WALSyncLatency.Count > 0 {
+		sl := ss.WALSyncLatency
+		fmt.Fprintf(stdout, "write-ahead log: %d syncs, %.2f ms each on average\n", sl.Count, sl.Sum.Seconds()*1000/float64(sl.Count))
+	}
 	return nil
 }
 

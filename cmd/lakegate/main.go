@@ -59,8 +59,10 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			},
 		},
 		newQueryCommand(g, stdout),
+		newStatusCommand(g, stdout),
 		newExportCommand(g, stdout, stderr),
 		newBenchCommand(g, stdout, stderr),
+		newBenchQueryCommand(stdout, stderr),
 		newPasswdCommand(stdout),
 		newPluginCommand(g, stdout, stderr),
 		&cobra.Command{
@@ -110,7 +112,7 @@ func runServe(ctx context.Context, g *globalFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, ConfigPath: g.configFile})
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, ConfigPath: g.configFile, Version: buildVersion()})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,11 @@ var (
 	ErrMalformedLength = errors.New("malformed remaining length")
 	// ErrConnectTimeout: no complete CONNECT arrived in time.
 	ErrConnectTimeout = errors.New("no CONNECT in time")
+	// ErrMalformedSubscribe: an MQTT 5 SUBSCRIBE whose filters run past its
+	// end. mochi v2.7.9 indexes past the packet for a filter without its
+	// options byte and panics, which would end the whole broker; such a
+	// packet is never handed to it.
+	ErrMalformedSubscribe = errors.New("malformed SUBSCRIBE")
 )
 
 // Guard protects the broker from what a connection sends before mochi
@@ -24,7 +29,9 @@ var (
 // connection at the header of a packet larger than MaxPacketSize (telling
 // an MQTT 5 client why with DISCONNECT 0x95, which mochi does not send),
 // and closes connections that do not complete their CONNECT within
-// ConnectTimeout (slow-drip and idle sockets).
+// ConnectTimeout (slow-drip and idle sockets). It also keeps from mochi
+// the malformed packets known to crash it (ErrMalformedSubscribe), telling
+// an MQTT 5 client with DISCONNECT 0x81.
 type Guard struct {
 	// MaxPacketSize is the largest whole packet accepted; 0 means no limit.
 	MaxPacketSize uint32
@@ -47,8 +54,12 @@ func (g Guard) Wrap(c net.Conn) net.Conn {
 	return gc
 }
 
-// disconnectTooLarge is an MQTT 5 DISCONNECT with reason 0x95 and no properties.
-var disconnectTooLarge = []byte{0xE0, 0x02, 0x95, 0x00}
+// disconnectTooLarge and disconnectMalformed are MQTT 5 DISCONNECTs with
+// reason 0x95 (packet too large) and 0x81 (malformed packet).
+var (
+	disconnectTooLarge  = []byte{0xE0, 0x02, 0x95, 0x00}
+	disconnectMalformed = []byte{0xE0, 0x02, 0x81, 0x00}
+)
 
 type guardConn struct {
 	net.Conn
@@ -97,10 +108,17 @@ func (c *guardConn) Read(p []byte) (int, error) {
 
 // fail ends the connection for a framing error.
 func (c *guardConn) fail(err error) error {
-	if errors.Is(err, ErrPacketTooLarge) && c.fr.version == 5 {
+	var disconnect []byte
+	switch {
+	case errors.Is(err, ErrPacketTooLarge):
+		disconnect = disconnectTooLarge
+	case errors.Is(err, ErrMalformedSubscribe):
+		disconnect = disconnectMalformed
+	}
+	if disconnect != nil && c.fr.version == 5 {
 		c.wmu.Lock()
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Conn.Write(disconnectTooLarge)
+		_, _ = c.Conn.Write(disconnect)
 		c.wmu.Unlock()
 	}
 	_ = c.Conn.Close()
@@ -184,6 +202,9 @@ type framer struct {
 	version   byte   // protocol level from the CONNECT (4 = 3.1.1, 5 = 5.0), 0 until known
 	keepalive uint16 // keep-alive seconds from the CONNECT
 	first     []byte // start of the first packet's body, to read the version
+	header    byte   // first byte of the packet being framed
+	check     bool   // the packet's body is kept in body and checked when complete
+	body      []byte
 }
 
 // feed consumes p. On a framing error it returns how many leading bytes of p
@@ -195,6 +216,7 @@ func (f *framer) feed(p []byte) (int, error) {
 		switch f.state {
 		case 0:
 			start = i
+			f.header = p[i]
 			f.state, f.length, f.shift, f.lenLen = 1, 0, 0, 0
 			i++
 		case 1:
@@ -214,8 +236,12 @@ func (f *framer) feed(p []byte) (int, error) {
 			}
 			f.left = f.length
 			f.state = 2
+			f.check = f.packets > 0 && f.version == 5 && f.header == 0x82
+			f.body = f.body[:0]
 			if f.left == 0 {
-				f.done()
+				if err := f.done(); err != nil {
+					return start, err
+				}
 			}
 		case 2:
 			n := uint32(len(p) - i)
@@ -226,23 +252,65 @@ func (f *framer) feed(p []byte) (int, error) {
 				k := min(int(n), 16-len(f.first))
 				f.first = append(f.first, p[i:i+k]...)
 			}
+			if f.check {
+				f.body = append(f.body, p[i:i+int(n)]...)
+			}
 			i += int(n)
 			f.left -= n
 			if f.left == 0 {
-				f.done()
+				if err := f.done(); err != nil {
+					return start, err
+				}
 			}
 		}
 	}
 	return len(p), nil
 }
 
-func (f *framer) done() {
+// done ends a packet; it returns an error for a packet that must not
+// reach the broker.
+func (f *framer) done() error {
+	if f.check && !subscribeWellFormed(f.body) {
+		return ErrMalformedSubscribe
+	}
 	if f.packets == 0 {
 		f.version, f.keepalive = connectHeader(f.first)
 		f.first = nil
 	}
 	f.packets++
 	f.state = 0
+	return nil
+}
+
+// subscribeWellFormed reports whether an MQTT 5 SUBSCRIBE body (packet id,
+// properties, then filters each followed by its options byte) ends where
+// its last filter's options byte does. Only the framing is checked; mochi
+// checks the rest.
+func subscribeWellFormed(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	i := 2
+	props, shift := 0, 0
+	for n := 0; ; n++ { // properties length, a variable byte integer
+		if i >= len(b) || n == 4 {
+			return false
+		}
+		props |= int(b[i]&0x7f) << shift
+		shift += 7
+		i++
+		if b[i-1]&0x80 == 0 {
+			break
+		}
+	}
+	i += props
+	for i < len(b) {
+		if i+2 > len(b) {
+			return false
+		}
+		i += 2 + (int(b[i])<<8 | int(b[i+1])) + 1 // filter and its options byte
+	}
+	return i == len(b)
 }
 
 // connectHeader reads the protocol level and the keep-alive from the start

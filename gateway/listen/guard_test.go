@@ -34,6 +34,13 @@ func TestFramer(t *testing.T) {
 		{"one over the limit", 15, [][]byte{connect5}, 0, 0, ErrPacketTooLarge, 0},
 		{"five length bytes", 0, [][]byte{{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}}, 0, 0, ErrMalformedLength, 0},
 		{"half a packet", 0, [][]byte{connect5[:7]}, 0, 0, nil, 7},
+		{"v5 subscribe", 0, [][]byte{cat(connect5, subscribeGood)}, 2, 5, nil, len(connect5) + len(subscribeGood)},
+		{"v5 subscribe split", 0, split(cat(connect5, subscribeGood), 3), 2, 5, nil, 3},
+		{"v5 subscribe without options byte", 0, [][]byte{cat(connect5, pingreq, subscribeNoOptions)}, 2, 5, ErrMalformedSubscribe, len(connect5) + 2},
+		{"v5 subscribe without options byte, split", 0, split(cat(connect5, subscribeNoOptions), 4), 1, 5, ErrMalformedSubscribe, 0},
+		{"v5 subscribe properties past the end", 0, [][]byte{cat(connect5, []byte{0x82, 0x03, 0, 1, 9})}, 1, 5, ErrMalformedSubscribe, len(connect5)},
+		{"v5 subscribe empty", 0, [][]byte{cat(connect5, []byte{0x82, 0x00})}, 1, 5, ErrMalformedSubscribe, len(connect5)},
+		{"v3 subscribe left to mochi", 0, [][]byte{cat(connect4, subscribeNoOptions)}, 2, 4, nil, len(connect4) + len(subscribeNoOptions)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := framer{max: c.max}
@@ -48,6 +55,21 @@ func TestFramer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscribeGood is an MQTT 5 SUBSCRIBE to a/b at QoS 1; subscribeNoOptions
+// lacks the options byte after the filter (mochi v2.7.9 panics on it).
+var (
+	subscribeGood      = []byte{0x82, 0x09, 0, 1, 0, 0, 3, 'a', '/', 'b', 1}
+	subscribeNoOptions = []byte{0x82, 0x08, 0, 1, 0, 0, 3, 'a', '/', 'b'}
+)
+
+func cat(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 func split(b []byte, n int) [][]byte {
@@ -91,6 +113,38 @@ func TestGuardSendsDisconnect0x95ToV5(t *testing.T) {
 	}
 }
 
+// TestGuardMalformedSubscribe: a v5 SUBSCRIBE without its options byte is
+// not handed on (the packets before it are), and the client is told 0x81.
+func TestGuardMalformedSubscribe(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	g := Guard{}.Wrap(server)
+	go func() { _, _ = client.Write(cat(connect5, pingreq, subscribeNoOptions)) }()
+	got := make(chan []byte, 1)
+	go func() {
+		_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	var passed []byte
+	buf := make([]byte, 64)
+	var err error
+	for err == nil {
+		var n int
+		n, err = g.Read(buf)
+		passed = append(passed, buf[:n]...)
+	}
+	if !errors.Is(err, ErrMalformedSubscribe) {
+		t.Fatalf("read error %v, want ErrMalformedSubscribe", err)
+	}
+	if want := cat(connect5, pingreq); !bytes.Equal(passed, want) {
+		t.Errorf("handed on %x, want %x", passed, want)
+	}
+	if b := <-got; !bytes.Equal(b, disconnectMalformed) {
+		t.Errorf("client got %x, want %x", b, disconnectMalformed)
+	}
+}
+
 func TestGuardConnectTimeout(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
@@ -114,6 +168,7 @@ func FuzzFramer(f *testing.F) {
 	f.Add(append(append([]byte{}, connect4...), pingreq...), uint8(1), uint32(16))
 	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, uint8(2), uint32(0))
 	f.Add([]byte{0x10, 0x02, 0x00}, uint8(0), uint32(100))
+	f.Add(cat(connect5, subscribeGood, subscribeNoOptions), uint8(4), uint32(0))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8, max uint32) {
 		whole := framer{max: max}
 		wok, werr := whole.feed(data)

@@ -1,7 +1,8 @@
 // Package listen builds lakegate's MQTT listeners for the mochi broker:
 // plain TCP, TLS (with optional client-certificate verification) and
-// WebSocket (for browser dashboards, also over TLS), each on its own
-// address, each guarding its connections with a Guard.
+// WebSocket (for browser dashboards, also over TLS, with an origin
+// allow-list), each on its own address, each guarding its connections
+// with a Guard. See README.md.
 package listen
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,14 +51,23 @@ type Spec struct {
 	Address string
 	// TLS is required for TypeTLS; for TypeWS it makes the listener wss.
 	TLS *TLSFiles
+	// AllowedOrigins (TypeWS only) are the origins (scheme://host[:port],
+	// or AnyOrigin) of the web pages that may connect besides those served
+	// from the listener's own host; see originPolicy.
+	AllowedOrigins []string
 }
+
+// PanicMessage is the message of the error logged when the broker panicked
+// while serving a connection (the connection is closed, the broker goes on).
+const PanicMessage = "broker panicked serving a connection"
 
 // Listener is a mochi listener; build it with New.
 type Listener struct {
-	spec   Spec
-	tlsCfg *tls.Config
-	guard  Guard
-	log    *slog.Logger
+	spec    Spec
+	tlsCfg  *tls.Config
+	origins originPolicy
+	guard   Guard
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -72,6 +83,14 @@ func New(spec Spec, guard Guard) (*Listener, error) {
 		spec.Type = TypeTCP
 	}
 	l := &Listener{spec: spec, guard: guard, log: slog.New(slog.DiscardHandler)}
+	if len(spec.AllowedOrigins) > 0 && spec.Type != TypeWS {
+		return nil, fmt.Errorf("listener %s: allowed_origins applies to type ws only", spec.ID)
+	}
+	origins, err := newOriginPolicy(spec.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", spec.ID, err)
+	}
+	l.origins = origins
 	switch spec.Type {
 	case TypeTCP:
 		if spec.TLS != nil {
@@ -169,6 +188,17 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 		return
 	}
 	handle := func(c net.Conn) {
+		// A panic in mochi's handling of one connection (its packet
+		// decoders have indexed past malformed input before, see
+		// ErrMalformedSubscribe) ends that connection, not the process.
+		// mochi skips its disconnect bookkeeping for it, so it is logged
+		// as an error to be fixed.
+		defer func() {
+			if r := recover(); r != nil {
+				_ = c.Close()
+				l.log.Error(PanicMessage, "remote", c.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
 		if err := establish(l.spec.ID, l.guard.Wrap(c)); err != nil && !l.closed.Load() {
 			l.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "error", err)
 		}
@@ -176,8 +206,15 @@ func (l *Listener) Serve(establish listeners.EstablishFn) {
 	if l.spec.Type == TypeWS {
 		up := &websocket.Upgrader{
 			Subprotocols: []string{"mqtt"},
-			// Dashboards are served from anywhere; MQTT auth protects the broker.
-			CheckOrigin: func(*http.Request) bool { return true },
+			// A refused origin gets 403 Forbidden from the upgrader.
+			CheckOrigin: func(r *http.Request) bool {
+				if l.origins.allows(r) {
+					return true
+				}
+				l.log.Info("websocket handshake refused: origin not allowed",
+					"origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+				return false
+			},
 		}
 		srv := &http.Server{
 			ReadHeaderTimeout: 10 * time.Second,

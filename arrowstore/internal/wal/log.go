@@ -12,7 +12,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/lakegate/lakegate/arrowstore/latency"
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
 
@@ -84,7 +86,8 @@ type Log struct {
 	dirDirty  bool       // a segment was created or removed since the last dir fsync
 	broken    error
 
-	syncs atomic.Uint64
+	syncs       atomic.Uint64
+	syncLatency latency.Histogram // of the group-commit syncs
 }
 
 // Open lists the segments in opts.Dir and takes an exclusive lock on the
@@ -421,7 +424,9 @@ func (l *Log) syncLocked(seq uint64) error {
 	}
 	var err error
 	if f != nil {
+		start := time.Now()
 		err = datasync(f)
+		l.syncLatency.Since(start)
 		l.syncs.Add(1)
 	}
 	if err == nil && dirDirty {
@@ -501,18 +506,21 @@ func (l *Log) Release(lowWater uint64) error {
 
 // Stats describes the log.
 type Stats struct {
-	Syncs    uint64 // fsyncs of segment files since Open
-	Segments int    // segment files on disk
-	Appended uint64 // highest seq appended
-	Synced   uint64 // highest seq on disk
-	Oldest   uint64 // first seq of the oldest segment file; 0 if none
+	Syncs uint64 // fsyncs of segment files since Open
+	// SyncLatency: how long the group-commit syncs took (what a durable
+	// write waits for at least).
+	SyncLatency latency.Snapshot
+	Segments    int    // segment files on disk
+	Appended    uint64 // highest seq appended
+	Synced      uint64 // highest seq on disk
+	Oldest      uint64 // first seq of the oldest segment file; 0 if none
 }
 
 // Stats returns counters for monitoring.
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Stats{Syncs: l.syncs.Load(), Segments: len(l.segs), Appended: l.appended, Synced: l.synced}
+	st := Stats{Syncs: l.syncs.Load(), SyncLatency: l.syncLatency.Snapshot(), Segments: len(l.segs), Appended: l.appended, Synced: l.synced}
 	if len(l.segs) > 0 {
 		st.Oldest = l.segs[0].first
 	}

@@ -1,0 +1,1 @@
+SELECT device, max(temp) FROM sensors GROUP BY device ORDER BY max(temp) DESC, 1

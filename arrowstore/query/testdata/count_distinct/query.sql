@@ -1,0 +1,1 @@
+SELECT count(DISTINCT device) AS devices, count(device), count(*) FROM sensors

@@ -1,0 +1,1 @@
+SELECT DISTINCT device, ok FROM sensors ORDER BY device DESC, ok

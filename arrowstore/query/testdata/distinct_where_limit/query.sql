@@ -1,0 +1,1 @@
+SELECT DISTINCT device AS d FROM sensors WHERE temp > 0 ORDER BY d LIMIT 3

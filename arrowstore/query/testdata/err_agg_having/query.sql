@@ -1,1 +1,0 @@
-SELECT device, count(*) FROM sensors GROUP BY device HAVING count(*) > 1

@@ -1,0 +1,1 @@
+SELECT device, count(*) FROM sensors GROUP BY device HAVING max(humidity) > 1

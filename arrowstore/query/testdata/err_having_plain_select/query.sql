@@ -1,0 +1,1 @@
+SELECT ts FROM sensors HAVING ts > 0

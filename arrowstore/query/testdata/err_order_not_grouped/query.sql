@@ -1,0 +1,1 @@
+SELECT device, count(*) FROM sensors GROUP BY device ORDER BY temp

@@ -1,1 +1,0 @@
-SELECT ts FROM sensors ORDER BY temp

@@ -1,0 +1,1 @@
+SELECT device FROM sensors ORDER BY 3

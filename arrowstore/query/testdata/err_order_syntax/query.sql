@@ -1,0 +1,1 @@
+SELECT ts FROM sensors ORDER BY ts DESC,

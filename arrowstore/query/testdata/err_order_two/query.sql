@@ -1,1 +1,0 @@
-SELECT * FROM sensors ORDER BY ts, temp

@@ -1,0 +1,1 @@
+SELECT device, count(*) AS n FROM sensors GROUP BY device HAVING n >= 2

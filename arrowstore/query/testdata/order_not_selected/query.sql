@@ -1,0 +1,1 @@
+SELECT ts FROM sensors WHERE temp IS NOT NULL ORDER BY temp DESC LIMIT 4

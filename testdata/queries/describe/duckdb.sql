@@ -1,0 +1,1 @@
+SELECT column_name AS "column", CASE data_type WHEN 'TIMESTAMP WITH TIME ZONE' THEN 'timestamp' WHEN 'BIGINT' THEN 'int64' WHEN 'DOUBLE' THEN 'float64' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'bool' ELSE data_type END AS type, column_name = 'ts' AS time FROM information_schema.columns WHERE table_name = 'sensors' ORDER BY ordinal_position

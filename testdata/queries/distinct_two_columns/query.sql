@@ -1,0 +1,1 @@
+SELECT DISTINCT device, door FROM sensors ORDER BY device, door

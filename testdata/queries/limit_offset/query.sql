@@ -1,0 +1,1 @@
+SELECT ts, device FROM sensors ORDER BY ts DESC LIMIT 5 OFFSET 10

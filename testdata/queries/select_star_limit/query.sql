@@ -1,0 +1,1 @@
+SELECT * FROM sensors ORDER BY ts LIMIT 5

@@ -1,0 +1,1 @@
+SELECT device, count(*) AS n FROM sensors WHERE hum IS NULL GROUP BY device ORDER BY device

@@ -1,0 +1,1 @@
+SELECT DISTINCT status FROM sensors WHERE status LIKE 'w%' OR status LIKE '_k' ORDER BY status

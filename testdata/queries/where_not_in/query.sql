@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM sensors WHERE status NOT IN ('ok', 'warn')
