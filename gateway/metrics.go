@@ -69,6 +69,9 @@ var (
 	descFwdConnected    = desc("forward_uplink_connected", "1 while the uplink is connected.", "uplink")
 	descFwdConnects     = desc("forward_uplink_connects_total", "Uplink connection attempts by result.", "uplink", "result")
 	descFwdPubErrors    = desc("forward_publish_errors_total", "Sends to the upstream broker that failed and were retried.", "uplink")
+	descSrcMessages     = desc("source_messages_total", "Messages from an upstream broker in source mode, by stage.", "source", "stage")
+	descSrcConnected    = desc("source_connected", "1 while the source is connected to its upstream broker.", "source")
+	descSrcConnects     = desc("source_connects_total", "Connections a source made to its upstream broker.", "source")
 )
 
 // histogram sends s as a Prometheus histogram.
@@ -86,7 +89,7 @@ func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
 		descStoreFiles, descStoreFlushErr, descWALSyncs, descWALSegments, descTables, descBackpressure,
 		descClients, descBrokerIn, descBrokerOut, descBrokerDropped, descRetained, descInflight, descSubscriptions,
 		descFormatterTime, descWALSyncTime, descFwdItems, descFwdQueued, descFwdBytes, descFwdConnected,
-		descFwdConnects, descFwdPubErrors} {
+		descFwdConnects, descFwdPubErrors, descSrcMessages, descSrcConnected, descSrcConnects} {
 		ch <- d
 	}
 }
@@ -165,6 +168,21 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFwdConnects, float64(fs.Link.Connects), fs.Uplink, "ok")
 		counter(descFwdConnects, float64(fs.Link.ConnectErrors), fs.Uplink, "error")
 		counter(descFwdPubErrors, float64(fs.Link.PublishErrors), fs.Uplink)
+	}
+
+	for _, ss := range g.SourceStats() {
+		for _, st := range []struct {
+			stage string
+			n     int64
+		}{{"received", ss.Received}, {"ingested", ss.Ingested}, {"acked", ss.Acked}, {"retried", ss.Retries}, {"stale", ss.Stale}} {
+			counter(descSrcMessages, float64(st.n), ss.Name, st.stage)
+		}
+		connected := 0.0
+		if ss.Connected {
+			connected = 1
+		}
+		gauge(descSrcConnected, connected, ss.Name)
+		counter(descSrcConnects, float64(ss.Connects), ss.Name)
 	}
 
 	if g.broker != nil {

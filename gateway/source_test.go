@@ -140,6 +140,18 @@ func TestSourceSharedSubscription(t *testing.T) {
 	if acked != n {
 		t.Errorf("sources ingested %d messages, want %d", acked, n)
 	}
+	// /metrics agrees with the stats.
+	var scraped float64
+	for _, gw := range []*gateway.Gateway{a, b} {
+		name := gw.SourceStats()[0].Name
+		if v := scrape(t, gw.HTTPAddr(), `lakegate_source_connected{source="`+name+`"}`); v != 1 {
+			t.Errorf("lakegate_source_connected = %v, want 1", v)
+		}
+		scraped += scrape(t, gw.HTTPAddr(), `lakegate_source_messages_total{source="`+name+`",stage="ingested"}`)
+	}
+	if scraped != n {
+		t.Errorf("lakegate_source_messages_total{stage=ingested} adds up to %v, want %d", scraped, n)
+	}
 }
 
 // TestSourceRestartMidStream closes one of the two gateways between
@@ -474,9 +486,9 @@ storage: {dir: %q}
 		})
 	}
 	wg.Wait()
-	for deadline := time.Now().Add(5 * time.Minute); gw.Stats().Stored < base+int64(b.N); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); gw.Stats().Stored < base+int64(b.N); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d messages stored", gw.Stats().Stored-base, b.N)
+			b.Fatalf("%d of %d messages stored after a minute; source %+v", gw.Stats().Stored-base, b.N, gw.SourceStats()[0])
 		}
 	}
 	b.StopTimer()

@@ -25,15 +25,9 @@ func newQueryCommand(g *globalFlags, stdout io.Writer) *cobra.Command {
   lakegate query --format csv "SELECT * FROM sensors"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if server == "" {
-				cfg, err := gateway.LoadConfig(g.configFile)
-				if err != nil {
-					return err
-				}
-				server, err = serverURL(cfg.Listeners.HTTP.Address)
-				if err != nil {
-					return err
-				}
+			server, err := g.server(server)
+			if err != nil {
+				return err
 			}
 			return runQuery(stdout, server, args[0], format, timeformat)
 		},
@@ -42,6 +36,19 @@ func newQueryCommand(g *globalFlags, stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output: table, csv or json")
 	cmd.Flags().StringVar(&timeformat, "timeformat", "rfc3339", "time values as rfc3339, s, ms, us or ns")
 	return cmd
+}
+
+// server returns the gateway URL to call: flag when given, else the HTTP
+// listen address of the config (--config or the embedded default).
+func (g *globalFlags) server(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	cfg, err := gateway.LoadConfig(g.configFile)
+	if err != nil {
+		return "", err
+	}
+	return serverURL(cfg.Listeners.HTTP.Address)
 }
 
 // serverURL turns a listen address such as ":5654" into a URL to call.

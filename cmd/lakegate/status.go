@@ -24,15 +24,9 @@ func newStatusCommand(g *globalFlags, stdout io.Writer) *cobra.Command {
   lakegate status --server http://10.0.0.7:5654 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if server == "" {
-				cfg, err := gateway.LoadConfig(g.configFile)
-				if err != nil {
-					return err
-				}
-				server, err = serverURL(cfg.Listeners.HTTP.Address)
-				if err != nil {
-					return err
-				}
+			server, err := g.server(server)
+			if err != nil {
+				return err
 			}
 			return runStatus(stdout, server, asJSON)
 		},

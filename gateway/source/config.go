@@ -34,8 +34,10 @@ type Config struct {
 	// subscriptions and the messages queued for it) while disconnected.
 	SessionExpiry time.Duration `mapstructure:"session_expiry"`
 	KeepAlive     time.Duration `mapstructure:"keep_alive"`
-	// ReceiveMaximum is how many QoS 1/2 messages the upstream broker may
-	// have unacknowledged towards this instance.
+	// ReceiveMaximum, when set, is how many QoS 1/2 messages the upstream
+	// broker may have unacknowledged towards this instance; 0 sends none
+	// (the broker's own in-flight limit applies). See README: mochi, and
+	// so a lakegate upstream, stalls a client that reaches it.
 	ReceiveMaximum int `mapstructure:"receive_maximum"`
 	// Workers is how many messages are ingested at once; messages of one
 	// topic are always ingested one after the other, in order.
@@ -61,12 +63,11 @@ type TLSConfig struct {
 
 // The defaults WithDefaults fills in.
 const (
-	DefaultSessionExpiry  = time.Hour
-	DefaultKeepAlive      = 30 * time.Second
-	DefaultReceiveMaximum = 256
-	DefaultWorkers        = 4
-	DefaultReconnectMin   = 250 * time.Millisecond
-	DefaultReconnectMax   = 30 * time.Second
+	DefaultSessionExpiry = time.Hour
+	DefaultKeepAlive     = 30 * time.Second
+	DefaultWorkers       = 4
+	DefaultReconnectMin  = 250 * time.Millisecond
+	DefaultReconnectMax  = 30 * time.Second
 )
 
 // WithDefaults returns c with every unset optional key at its default.
@@ -80,9 +81,6 @@ func (c Config) WithDefaults() Config {
 	set(&c.KeepAlive, DefaultKeepAlive)
 	set(&c.ReconnectMin, DefaultReconnectMin)
 	set(&c.ReconnectMax, DefaultReconnectMax)
-	if c.ReceiveMaximum == 0 {
-		c.ReceiveMaximum = DefaultReceiveMaximum
-	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
@@ -142,8 +140,8 @@ func (c *Config) Validate() error {
 	if c.KeepAlive < time.Second || c.KeepAlive > 65535*time.Second {
 		bad("keep_alive", "must be between 1s and 65535s, got %s", c.KeepAlive)
 	}
-	if c.ReceiveMaximum < 1 || c.ReceiveMaximum > 65535 {
-		bad("receive_maximum", "must be between 1 and 65535, got %d", c.ReceiveMaximum)
+	if c.ReceiveMaximum < 0 || c.ReceiveMaximum > 65535 {
+		bad("receive_maximum", "must be between 0 (not sent) and 65535, got %d", c.ReceiveMaximum)
 	}
 	if c.Workers < 1 {
 		bad("workers", "must be positive, got %d", c.Workers)

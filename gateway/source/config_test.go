@@ -33,7 +33,7 @@ func TestValidate(t *testing.T) {
 			c.Filters = []FilterConfig{{Topic: "a/#/b"}, {Topic: "a+/b"}, {Topic: "$share/g/a"}, {Topic: ""}, {Topic: "ok/#", QoS: 3}}
 		}, []string{"filters[0].topic", "filters[1].topic", "filters[2].topic", "filters[3].topic", "filters[4].qos"}},
 		{"limits", func(c *Config) {
-			c.SessionExpiry, c.KeepAlive, c.ReceiveMaximum, c.Workers = time.Millisecond, 70000*time.Second, 70000, -1
+			c.SessionExpiry, c.KeepAlive, c.ReceiveMaximum, c.Workers = time.Millisecond, 70000*time.Second, -1, -1
 		}, []string{"session_expiry", "keep_alive", "receive_maximum", "workers"}},
 		{"backoff", func(c *Config) { c.ReconnectMax = c.ReconnectMin }, []string{"reconnect_max"}},
 		{"tls pair", func(c *Config) { c.TLS = &TLSConfig{CertFile: "c.pem"} }, []string{"tls"}},
@@ -60,7 +60,7 @@ func TestValidate(t *testing.T) {
 
 func TestWithDefaultsKeepsSetValues(t *testing.T) {
 	c := Config{Workers: 9, SessionExpiry: time.Minute}.WithDefaults()
-	if c.Workers != 9 || c.SessionExpiry != time.Minute || c.KeepAlive != DefaultKeepAlive || c.ReceiveMaximum != DefaultReceiveMaximum {
+	if c.Workers != 9 || c.SessionExpiry != time.Minute || c.KeepAlive != DefaultKeepAlive || c.ReceiveMaximum != 0 {
 		t.Errorf("WithDefaults = %+v", c)
 	}
 }

@@ -59,8 +59,17 @@ type Stats struct {
 	Stale     int64  `json:"stale"`    // skipped: their connection dropped before they were ingested (sent again)
 }
 
-// ackWait bounds how long Close waits for acknowledgements to be written.
-const ackWait = 2 * time.Second
+const (
+	// ackWait bounds how long Close waits for acknowledgements to be written.
+	ackWait = 2 * time.Second
+	// ackInterval is how often paho writes the acknowledgements that are
+	// due (in order). A broker with a small in-flight limit per client
+	// (Mosquitto: 20) sends no more than that many messages per interval.
+	ackInterval = 10 * time.Millisecond
+	// workerQueue is how many received messages wait for each worker; when
+	// full, reading from the broker pauses (TCP flow control).
+	workerQueue = 64
+)
 
 // Source is one upstream subscription. Create it with New, then Start and Close.
 type Source struct {
@@ -141,7 +150,7 @@ func (s *Source) Start(ctx context.Context) error {
 	s.quit = make(chan struct{})
 	s.work = make([]chan job, s.cfg.Workers)
 	for i := range s.work {
-		s.work[i] = make(chan job, s.cfg.ReceiveMaximum/s.cfg.Workers+1)
+		s.work[i] = make(chan job, workerQueue)
 		s.workers.Add(1)
 		go s.worker(s.work[i])
 	}
@@ -160,6 +169,9 @@ func (s *Source) Start(ctx context.Context) error {
 		ConnectUsername:               s.cfg.Username,
 		ConnectPassword:               []byte(s.cfg.Password),
 		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			if recvMax == 0 {
+				return cp, nil
+			}
 			if cp.Properties == nil {
 				cp.Properties = &paho.ConnectProperties{}
 			}
@@ -183,6 +195,7 @@ func (s *Source) Start(ctx context.Context) error {
 			ClientID:                   s.cfg.ClientID,
 			Session:                    s.session,
 			EnableManualAcknowledgment: true,
+			SendAcksInterval:           ackInterval,
 			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){s.onPublish},
 			OnClientError:              func(err error) { s.log.Warn("upstream connection lost", "error", err) },
 			OnServerDisconnect: func(d *paho.Disconnect) {
@@ -351,7 +364,7 @@ func (s *Source) Close(ctx context.Context) error {
 			s.log.Warn("shutdown deadline: messages left unacknowledged, the broker will send them again")
 		}
 		s.stopWork()
-		// Acknowledgements go out in order every 50 ms (paho): wait for ours.
+		// Acknowledgements go out in order every ackInterval: wait for ours.
 		deadline := time.Now().Add(ackWait)
 		for s.acksSent.Load() < s.acksMark.Load() && s.connected.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
