@@ -19,6 +19,7 @@ type table struct {
 	parts    map[int64]*partition // by UTC day number
 	files    []*dataFile          // live Parquet files, in the order written (compacted files where their sources were)
 	nextFile uint64               // number of the next part file
+	written  uint64               // rows applied since Open, replayed ones included
 	log      *slog.Logger
 }
 

@@ -355,11 +355,24 @@ func (s *Store) applyLocked(seq uint64, now time.Time) bool {
 		}
 		s.stats.BytesBuffered += p.append(s.mem, &t.tableSchema, r, ms, seq, now, s.filled)
 		s.stats.RowsBuffered++
+		t.written++
 		if p.rows >= s.opts.MaxRows || p.bytes >= s.opts.MaxBytes {
 			full = true
 		}
 	}
 	return full
+}
+
+// RowsWrittenByTable returns, per table, the rows written (or replayed
+// from the log) since Open.
+func (s *Store) RowsWrittenByTable() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]uint64, len(s.tables))
+	for name, t := range s.tables {
+		out[name] = t.written
+	}
+	return out
 }
 
 // tableLocked returns the named table, creating it.

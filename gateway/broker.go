@@ -49,13 +49,14 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
+	g.acks = &ingestHook{ctx: runCtx, ingest: g.ingester, broker: g.broker, maxPending: bc.ReceiveMaximum,
+		log: g.log.With("component", "ingest")}
 	hooks := []mqtt.Hook{
 		authHook,
 		policy.New(policy.Options{PublishRate: bc.PublishRate, PublishBurst: bc.PublishBurst,
 			MaxPacketSize: uint32(bc.MaxPacketSize), Logger: g.log.With("component", "policy")}),
 		newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.cfg.Query.MQTT, g.log.With("component", "mqtt-query")),
-		&ingestHook{ctx: runCtx, ingest: g.ingester, broker: g.broker, maxPending: bc.ReceiveMaximum,
-			log: g.log.With("component", "ingest")},
+		g.acks,
 	}
 	for _, h := range hooks {
 		if err := g.broker.AddHook(h, nil); err != nil {

@@ -53,6 +53,7 @@ type Gateway struct {
 	reloadMu  sync.Mutex // one Reload at a time
 	closing   atomic.Bool
 	ingester  *Ingester
+	acks      *ingestHook // the broker hook; its ack lanes are a queue on /metrics
 	engine    *query.Engine
 	broker    *mqtt.Server
 	mqttLns   []listeners.Listener

@@ -334,6 +334,19 @@ func (h *ingestHook) logRefused(cl *mqtt.Client, pk packets.Packet, err error) p
 	return code
 }
 
+// pending returns how many messages wait in ack lanes for the disk.
+func (h *ingestHook) pending() int {
+	n := 0
+	h.lanes.Range(func(_, v any) bool {
+		l := v.(*ackLane)
+		l.mu.Lock()
+		n += len(l.queue)
+		l.mu.Unlock()
+		return true
+	})
+	return n
+}
+
 // OnSessionEstablish runs before mochi hands an existing session to a
 // reconnecting client: let the old connection's pending messages be
 // answered first, so the session it inherits holds their in-flight state

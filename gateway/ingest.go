@@ -180,6 +180,7 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 		in.stats.Unrouted.Add(1)
 		return Outcome{}, nil
 	}
+	rt.router.countMatch(m.Index)
 	out := Outcome{Routed: true, Table: m.Table}
 	if err != nil {
 		in.stats.BadTopic.Add(1)

@@ -72,6 +72,9 @@ var (
 	descSrcMessages     = desc("source_messages_total", "Messages from an upstream broker in source mode, by stage.", "source", "stage")
 	descSrcConnected    = desc("source_connected", "1 while the source is connected to its upstream broker.", "source")
 	descSrcConnects     = desc("source_connects_total", "Connections a source made to its upstream broker.", "source")
+	descRouteMessages   = desc("route_messages_total", "Messages each route took (since the last reload).", "route")
+	descTableRows       = desc("table_rows_written_total", "Rows written to each table (replayed from the log at start included).", "table")
+	descAcksPending     = desc("ingest_acks_pending", "QoS 1/2 messages written and waiting for the disk before their acknowledgement.")
 )
 
 // histogram sends s as a Prometheus histogram.
@@ -89,7 +92,8 @@ func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
 		descStoreFiles, descStoreFlushErr, descWALSyncs, descWALSegments, descTables, descBackpressure,
 		descClients, descBrokerIn, descBrokerOut, descBrokerDropped, descRetained, descInflight, descSubscriptions,
 		descFormatterTime, descWALSyncTime, descFwdItems, descFwdQueued, descFwdBytes, descFwdConnected,
-		descFwdConnects, descFwdPubErrors, descSrcMessages, descSrcConnected, descSrcConnects} {
+		descFwdConnects, descFwdPubErrors, descSrcMessages, descSrcConnected, descSrcConnects,
+		descRouteMessages, descTableRows, descAcksPending} {
 		ch <- d
 	}
 }
@@ -114,6 +118,14 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descMessages, float64(o.n), o.outcome)
 	}
 	counter(descRowsStored, float64(st.RowsStored))
+	if rt := g.routingNow(); rt != nil {
+		for _, r := range rt.router.Messages() {
+			counter(descRouteMessages, float64(r.Messages), r.Topic)
+		}
+	}
+	if g.acks != nil {
+		gauge(descAcksPending, float64(g.acks.pending()))
+	}
 	counter(descRowsRejected, float64(st.RowsRejected))
 
 	for name, f := range g.activeFormatters() {
@@ -151,6 +163,9 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descWALSegments, float64(ss.WALSegments))
 		gauge(descTables, float64(ss.Tables))
 		counter(descBackpressure, float64(ss.Backpressured))
+		for table, n := range g.store.RowsWrittenByTable() {
+			counter(descTableRows, float64(n), table)
+		}
 	}
 
 	for _, fs := range g.ForwardStats() {
@@ -211,4 +226,12 @@ func (g *Gateway) activeFormatters() map[string]*plugins.Formatter {
 		}
 	}
 	return out
+}
+
+// routingNow returns the routing generation in use, or nil before Start.
+func (g *Gateway) routingNow() *routing {
+	if g.ingester == nil {
+		return nil
+	}
+	return g.ingester.table.Load()
 }

@@ -65,6 +65,10 @@ func TestMetricsMove(t *testing.T) {
 			`lakegate_broker_clients_connected`:                                      1,
 			`lakegate_store_rows_buffered`:                                           6, // five rows and the malformed message's dead letter
 			`lakegate_formatter_call_seconds_count{formatter="json"}`:                6,
+			`lakegate_route_messages_total{route="db/write/{table}"}`:                6,
+			`lakegate_table_rows_written_total{table="m"}`:                           5,
+			`lakegate_table_rows_written_total{table="dead_letters"}`:                1,
+			`lakegate_ingest_acks_pending`:                                           0,
 		} {
 			if got := scrape(t, h, sample); got != want {
 				return fmt.Errorf("%s = %v, want %v", sample, got, want)

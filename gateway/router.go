@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/rows"
@@ -21,6 +22,8 @@ type Router struct {
 
 // route is a compiled RouteConfig.
 type route struct {
+	topic     string // as configured, for metrics
+	messages  atomic.Uint64
 	index     int
 	filter    []level
 	formatter string
@@ -48,6 +51,25 @@ const (
 type level struct {
 	kind levelKind
 	text string // literal text, or the placeholder's name ("" for '+')
+}
+
+// RouteMessages is how many messages one route took.
+type RouteMessages struct {
+	Topic    string // the route's topic filter, as configured
+	Messages uint64
+}
+
+// countMatch notes a message taken by the route at index i.
+func (r *Router) countMatch(i int) { r.routes[i].messages.Add(1) }
+
+// Messages returns, for every route in order, the messages it took since
+// the router was built (a reload starts from zero).
+func (r *Router) Messages() []RouteMessages {
+	out := make([]RouteMessages, len(r.routes))
+	for i, rt := range r.routes {
+		out[i] = RouteMessages{Topic: rt.topic, Messages: rt.messages.Load()}
+	}
+	return out
 }
 
 // tablePart is a literal piece of a table template or a reference to the
@@ -228,7 +250,7 @@ func (rt *route) resolveTable(lv []string) string {
 // compileRoute checks one route and builds its matcher. Errors are
 // *FieldError with keys relative to the route.
 func compileRoute(c RouteConfig) (*route, error) {
-	rt := &route{formatter: c.Formatter}
+	rt := &route{formatter: c.Formatter, topic: c.Topic}
 	if c.Topic == "" {
 		return nil, &FieldError{Key: "topic", Reason: "must not be empty"}
 	}
