@@ -75,8 +75,11 @@ const takeOverWait = 10 * time.Second
 type pendingAck struct {
 	pk   packets.Packet
 	out  Outcome
-	err  error         // why it could not be stored, or nil
+	err  error         // why it could not be stored, or nil; once answered, the final outcome
 	done chan struct{} // closed once answered
+	// resendOf is the original of a QoS 2 resend that came while the
+	// original was still pending; the resend is answered as it was.
+	resendOf *pendingAck
 }
 
 // ackLane is one connection's messages that are written but not yet
@@ -85,6 +88,27 @@ type ackLane struct {
 	cl    *mqtt.Client
 	mu    sync.Mutex
 	queue []*pendingAck
+}
+
+// resendOf returns the message pending in lane that pk is a QoS 2 resend
+// of, or nil.
+func resendOf(lane *ackLane, pk packets.Packet) *pendingAck {
+	if lane == nil || pk.FixedHeader.Qos != 2 || !pk.FixedHeader.Dup {
+		return nil
+	}
+	return lane.holding(pk.PacketID)
+}
+
+// holding returns the pending QoS 2 message with packet id pid, or nil.
+func (l *ackLane) holding(pid uint16) *pendingAck {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.queue {
+		if p.pk.PacketID == pid && p.pk.FixedHeader.Qos == 2 && p.resendOf == nil {
+			return p
+		}
+	}
+	return nil
 }
 
 // last returns the newest pending message, or nil.
@@ -126,6 +150,14 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	lane := h.laneOf(cl, pk.FixedHeader.Qos > 0)
 	if pk.FixedHeader.Qos > 0 {
 		h.waitForRoom(lane)
+	}
+	if orig := resendOf(lane, pk); orig != nil {
+		// A resend of a message still waiting in the lane: answer it after
+		// the original, through mochi, which then holds the id and answers
+		// PUBREC without passing the message on; it is not stored again.
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+		h.enqueue(lane, &pendingAck{pk: pk, resendOf: orig, done: make(chan struct{})})
+		return pk, packets.ErrRejectPacket
 	}
 	out, err := h.ingest.Submit(h.ctx, &msg)
 	if pk.FixedHeader.Qos == 0 || !out.Routed {
@@ -262,6 +294,15 @@ func corkable(c net.Conn) corker {
 // answer acknowledges p through mochi, or refuses it. syncErr is the
 // outcome of waiting for p's rows (or dead letters) to be durable.
 func (h *ingestHook) answer(cl *mqtt.Client, p *pendingAck, syncErr error) {
+	if p.resendOf != nil {
+		// Answered after its original, in the same batch or an earlier
+		// one: mochi holds the id if the original was taken.
+		if p.resendOf.err != nil {
+			h.refuse(cl, p.pk, p.resendOf.err)
+			return
+		}
+		syncErr = nil
+	}
 	err := p.err
 	serr := syncErr
 	if serr == nil {
@@ -274,6 +315,7 @@ func (h *ingestHook) answer(cl *mqtt.Client, p *pendingAck, syncErr error) {
 			h.log.Error("syncing dead letter", "topic", p.pk.TopicName, "client", cl.ID, "error", serr)
 		}
 	}
+	p.err = err
 	if err == nil {
 		pk := p.pk
 		pk.Ignore = true // marks it as stored for OnPublish

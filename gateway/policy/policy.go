@@ -1,7 +1,9 @@
 // Package policy is the mochi hook that enforces lakegate's per-client
 // publish rate and corrects what mochi writes on the wire: MQTT 5 PUBACKs
 // carry reason 0x00 Success (mochi writes 0x01, a SUBACK code; mochi issue
-// 474), and MQTT 5 CONNACKs advertise the broker's maximum packet size.
+// 474), a resent QoS 2 PUBLISH the session already holds is answered with
+// PUBREC 0x00 (mochi writes 0x91), and MQTT 5 CONNACKs advertise the
+// broker's maximum packet size.
 package policy
 
 import (
@@ -73,6 +75,17 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		// writes it for every accepted QoS 1 PUBLISH.
 		if pk.ReasonCode == packets.CodeGrantedQos1.Code {
 			pk.ReasonCode = packets.CodeSuccess.Code
+		}
+	case packets.Pubrec:
+		// mochi answers 0x91 "packet identifier in use" only to a PUBLISH
+		// whose id the session holds in the PUBREC state: a resend of a
+		// message it already has. Until the PUBREL the receiver must answer
+		// such a resend with a PUBREC and not pass it on twice
+		// [MQTT-4.3.3-10]; mochi does not pass it on, and the PUBREC must
+		// say success, or the client takes its message for refused.
+		if pk.ReasonCode == packets.ErrPacketIdentifierInUse.Code {
+			pk.ReasonCode = packets.CodeSuccess.Code
+			pk.Properties.ReasonString = ""
 		}
 	case packets.Connack:
 		if pk.ProtocolVersion == 5 && pk.ReasonCode == packets.CodeSuccess.Code && h.opts.MaxPacketSize > 0 {
