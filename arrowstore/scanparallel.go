@@ -12,6 +12,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/bitutil"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/metadata"
@@ -38,14 +40,19 @@ type openReader struct {
 	file   *dataFile
 	rdr    *file.Reader
 	fr     *pqarrow.FileReader
-	leaves []int
+	leaves []int // every leaf read, in the order of the records built
+	// direct are the leaves read by directColumn (templates, copied per
+	// task); pq those read through fr (strings, dictionaries, other types).
+	direct []directColumn
+	pq     []int
+	pool   bufPool // the worker's recycled buffers; kept across files
 }
 
 func (o *openReader) close() {
 	if o.rdr != nil {
 		o.rdr.Close()
 	}
-	*o = openReader{}
+	o.file, o.rdr, o.fr, o.leaves, o.direct, o.pq = nil, nil, nil, nil, nil, nil
 }
 
 // ScanParallel is Scan on up to workers goroutines: the in-memory batches
@@ -63,6 +70,11 @@ func (o *openReader) close() {
 // hold values no row uses) instead of plain strings: a caller that only
 // compares or groups the values saves building every string. In-memory
 // batches, and files lacking the column, give plain strings as Scan does.
+//
+// Fixed-width columns (timestamps, integers, floats) are read from Parquet
+// by directColumn into buffers each worker recycles when a record is
+// released (when fn returns, unless fn retains it); other columns through
+// pqarrow.
 func (sn *Snapshot) ScanParallel(ctx context.Context, columns, dict []string, workers int, fn func(worker, task int, rec arrow.Record) error) error {
 	out, err := sn.project(columns)
 	if err != nil {
@@ -115,7 +127,8 @@ func (sn *Snapshot) ScanParallel(ctx context.Context, columns, dict []string, wo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var cur openReader
+			cur := openReader{pool: bufPool{mem: sn.mem}}
+			defer cur.pool.close()
 			defer cur.close()
 			for {
 				t := int(next.Add(1) - 1)
@@ -208,29 +221,99 @@ func (sn *Snapshot) scanRowGroups(ctx context.Context, cur *openReader, tk scanT
 				leaves = append(leaves, idx[0])
 			}
 		}
-		*cur = openReader{file: f, rdr: rdr, fr: fr, leaves: leaves}
-	}
-	rr, err := cur.fr.GetRecordReader(ctx, cur.leaves, tk.groups)
-	if err != nil {
-		return fmt.Errorf("scanning %q: reading %s: %w", sn.table, f.path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		var err error
-		if len(asDict) > 0 {
-			err = sn.emitDict(rr.Record(), out, asDict, fn)
-		} else {
-			err = sn.emit(rr.Record(), out, fn)
+		cur.file, cur.rdr, cur.fr, cur.leaves = f, rdr, fr, leaves
+		for _, leaf := range leaves {
+			if fld, width, ok := directField(rdr, fsc, leaf); ok && !asDict[fld.Name] {
+				cur.direct = append(cur.direct, directColumn{leaf: leaf, field: fld, width: width,
+					maxDef: rdr.MetaData().Schema.Column(leaf).MaxDefinitionLevel()})
+			} else {
+				cur.pq = append(cur.pq, leaf)
+			}
 		}
-		if err != nil {
+	}
+	return sn.readGroups(ctx, cur, tk.groups, func(rec arrow.Record) error {
+		if len(asDict) > 0 {
+			return sn.emitDict(rec, out, asDict, fn)
+		}
+		return sn.emit(rec, out, fn)
+	})
+}
+
+// readGroups reads the row groups through cur in records of up to
+// scanBatchRows rows holding cur's leaves: the direct ones by directColumn,
+// the others through pqarrow, whose records then set the batches' sizes.
+// An error from fn is returned as it is.
+func (sn *Snapshot) readGroups(ctx context.Context, cur *openReader, groups []int, fn func(arrow.Record) error) error {
+	readErr := func(err error) error {
+		return fmt.Errorf("scanning %q: reading %s: %w", sn.table, cur.file.path, err)
+	}
+	cols := make([]*directColumn, len(cur.direct))
+	for i, tmpl := range cur.direct {
+		c := tmpl
+		c.groups = groups
+		cols[i] = &c
+	}
+	batch := func(n int, pqRec arrow.Record) error {
+		fields := make([]arrow.Field, 0, len(cols)+len(cur.pq))
+		arrs := make([]arrow.Array, 0, len(cols)+len(cur.pq))
+		defer func() {
+			for _, a := range arrs {
+				a.Release()
+			}
+		}()
+		for _, c := range cols {
+			a, err := c.read(cur.rdr, n, &cur.pool)
+			if err != nil {
+				return readErr(err)
+			}
+			fields = append(fields, c.field)
+			arrs = append(arrs, a)
+		}
+		if pqRec != nil {
+			for i, col := range pqRec.Columns() {
+				col.Retain()
+				fields = append(fields, pqRec.Schema().Field(i))
+				arrs = append(arrs, col)
+			}
+		}
+		rec := array.NewRecord(arrow.NewSchema(fields, nil), arrs, int64(n))
+		defer rec.Release()
+		if err := fn(rec); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scanning %q: %w", sn.table, err)
 		}
+		return nil
+	}
+	if len(cur.pq) == 0 {
+		var rows int64
+		md := cur.rdr.MetaData()
+		for _, g := range groups {
+			rows += md.RowGroup(g).NumRows()
+		}
+		for rows > 0 {
+			n := int(min(rows, scanBatchRows))
+			if err := batch(n, nil); err != nil {
+				return err
+			}
+			rows -= int64(n)
+		}
+		return nil
+	}
+	rr, err := cur.fr.GetRecordReader(ctx, cur.pq, groups)
+	if err != nil {
+		return readErr(err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		rec := rr.Record()
+		if err := batch(int(rec.NumRows()), rec); err != nil {
+			return err
+		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("scanning %q: reading %s: %w", sn.table, f.path, err)
+		return readErr(err)
 	}
 	return nil
 }
@@ -268,4 +351,242 @@ func (sn *Snapshot) emitDict(rec arrow.Record, out *arrow.Schema, asDict map[str
 	res := array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows())
 	defer res.Release()
 	return fn(res)
+}
+
+// directColumn reads one flat fixed-width column of a file (int32, int64,
+// float32, float64, timestamp) with parquet's column chunk readers
+// straight into buffers from a worker's bufPool, the same Arrow data
+// pqarrow would give (which it hands over zero-copy too) without pqarrow
+// allocating, zeroing and collecting fresh buffers for every batch.
+type directColumn struct {
+	leaf   int
+	field  arrow.Field
+	width  int   // bytes per value
+	maxDef int16 // 0: required, no nulls
+	groups []int // row groups still to read
+	cr     file.ColumnChunkReader
+	defs   []int16
+}
+
+// directField returns the Arrow field pqarrow gives for leaf and whether
+// directColumn can read it: a flat column whose Arrow type is its physical
+// type's, as pqarrow's zero-copy transfer takes it.
+func directField(rdr *file.Reader, fsc *arrow.Schema, leaf int) (arrow.Field, int, bool) {
+	descr := rdr.MetaData().Schema.Column(leaf)
+	if descr.MaxRepetitionLevel() != 0 || descr.MaxDefinitionLevel() > 1 {
+		return arrow.Field{}, 0, false
+	}
+	idx := fsc.FieldIndices(descr.Name())
+	if len(idx) != 1 || idx[0] != leaf {
+		return arrow.Field{}, 0, false
+	}
+	fld := fsc.Field(leaf)
+	pt := descr.PhysicalType()
+	switch dt := fld.Type.(type) {
+	case *arrow.Int32Type:
+		return fld, 4, pt == parquet.Types.Int32
+	case *arrow.Float32Type:
+		return fld, 4, pt == parquet.Types.Float
+	case *arrow.Int64Type:
+		return fld, 8, pt == parquet.Types.Int64
+	case *arrow.Float64Type:
+		return fld, 8, pt == parquet.Types.Double
+	case *arrow.TimestampType:
+		ok := pt == parquet.Types.Int64 && (dt.Unit == arrow.Millisecond || dt.Unit == arrow.Microsecond || dt.Unit == arrow.Nanosecond)
+		return fld, 8, ok
+	}
+	return arrow.Field{}, 0, false
+}
+
+// read reads the next n rows of the column, moving on through its row
+// groups, as an array whose buffers come from pool.
+func (d *directColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.Array, error) {
+	if d.maxDef > 0 {
+		if cap(d.defs) < n {
+			d.defs = make([]int16, n)
+		}
+		d.defs = d.defs[:n]
+	}
+	vals := memory.NewResizableBuffer(pool)
+	defer vals.Release()
+	vals.Resize(n * d.width)
+	var total int64
+	nvals := 0
+	for total < int64(n) {
+		if more, err := d.next(rdr, int64(n)-total); err != nil {
+			return nil, err
+		} else if !more {
+			continue
+		}
+		var defs []int16
+		if d.maxDef > 0 {
+			defs = d.defs[total:]
+		}
+		want := int64(n) - total
+		var (
+			t   int64
+			v   int
+			err error
+		)
+		b := vals.Bytes()
+		switch cr := d.cr.(type) {
+		case *file.Int32ColumnChunkReader:
+			t, v, err = cr.ReadBatch(want, arrow.Int32Traits.CastFromBytes(b)[nvals:], defs, nil)
+		case *file.Int64ColumnChunkReader:
+			t, v, err = cr.ReadBatch(want, arrow.Int64Traits.CastFromBytes(b)[nvals:], defs, nil)
+		case *file.Float32ColumnChunkReader:
+			t, v, err = cr.ReadBatch(want, arrow.Float32Traits.CastFromBytes(b)[nvals:], defs, nil)
+		case *file.Float64ColumnChunkReader:
+			t, v, err = cr.ReadBatch(want, arrow.Float64Traits.CastFromBytes(b)[nvals:], defs, nil)
+		default:
+			return nil, fmt.Errorf("column %q: unexpected reader %T", d.field.Name, d.cr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t == 0 && v == 0 {
+			// A reader that has more but gives nothing would loop forever.
+			return nil, fmt.Errorf("column %q: no progress reading", d.field.Name)
+		}
+		total += t
+		nvals += v
+	}
+	bufs := []*memory.Buffer{nil, vals}
+	if nulls := n - nvals; nulls > 0 {
+		bits := memory.NewResizableBuffer(pool)
+		defer bits.Release()
+		bits.Resize(int(bitutil.BytesForBits(int64(n))))
+		clear(bits.Bytes())
+		if d.width == 8 {
+			spread(arrow.Int64Traits.CastFromBytes(vals.Bytes()), nvals, d.defs, d.maxDef, bits.Bytes())
+		} else {
+			spread(arrow.Int32Traits.CastFromBytes(vals.Bytes()), nvals, d.defs, d.maxDef, bits.Bytes())
+		}
+		bufs[0] = bits
+	}
+	data := array.NewData(d.field.Type, n, bufs, nil, n-nvals, 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// next reports whether the current column chunk has more values; if not, it
+// moves to the next row group's, or fails if there is none (short rows
+// still wanted).
+func (d *directColumn) next(rdr *file.Reader, short int64) (bool, error) {
+	if d.cr != nil && d.cr.HasNext() {
+		return true, nil
+	}
+	if d.cr != nil {
+		if err := d.cr.Err(); err != nil {
+			return false, err
+		}
+	}
+	if len(d.groups) == 0 {
+		return false, fmt.Errorf("column %q: %d rows short", d.field.Name, short)
+	}
+	cr, err := rdr.RowGroup(d.groups[0]).Column(d.leaf)
+	if err != nil {
+		return false, err
+	}
+	d.cr, d.groups = cr, d.groups[1:]
+	return false, nil
+}
+
+// spread moves the nvals dense values of v to the slots of the rows whose
+// definition level is maxDef, zeroes the others, and sets valid's bits for
+// the former.
+func spread[T int32 | int64](v []T, nvals int, defs []int16, maxDef int16, valid []byte) {
+	j := nvals - 1
+	for i := len(defs) - 1; i >= 0; i-- {
+		if defs[i] == maxDef {
+			v[i] = v[j]
+			j--
+			bitutil.SetBit(valid, i)
+		} else {
+			v[i] = 0
+		}
+	}
+}
+
+// bufPool is a memory.Allocator over mem that keeps freed buffers for
+// reuse: the buffers of a scan worker's records come back when the records
+// are released (after fn returns, unless fn retains them) and serve the
+// next batches. Buffers are not zeroed: directColumn writes every byte it
+// uses. close hands the kept buffers back to mem, as Free does afterwards.
+type bufPool struct {
+	mem    memory.Allocator
+	mu     sync.Mutex
+	free   [][]byte      // kept buffers, as mem allocated them
+	sizes  map[*byte]int // length mem allocated, by first byte
+	closed bool
+}
+
+// bufPoolMax bounds the buffers a pool keeps; more go back to mem.
+const bufPoolMax = 32
+
+func (p *bufPool) Allocate(size int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best := -1 // the smallest that fits
+	for i, b := range p.free {
+		if len(b) >= size && (best < 0 || len(b) < len(p.free[best])) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		b := p.free[best]
+		p.free = slices.Delete(p.free, best, best+1)
+		return b[:size]
+	}
+	b := p.mem.Allocate(size)
+	if cap(b) > 0 && !p.closed {
+		if p.sizes == nil {
+			p.sizes = map[*byte]int{}
+		}
+		p.sizes[&b[:1][0]] = len(b)
+	}
+	return b
+}
+
+func (p *bufPool) Reallocate(size int, b []byte) []byte {
+	if cap(b) >= size {
+		return b[:size]
+	}
+	nb := p.Allocate(size)
+	copy(nb, b)
+	p.Free(b)
+	return nb
+}
+
+func (p *bufPool) Free(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := &b[:1][0]
+	n, ok := p.sizes[key]
+	if !ok {
+		p.mem.Free(b)
+		return
+	}
+	b = b[:n]
+	if p.closed || len(p.free) >= bufPoolMax {
+		delete(p.sizes, key)
+		p.mem.Free(b)
+		return
+	}
+	p.free = append(p.free, b)
+}
+
+// close gives the kept buffers back to mem; buffers freed later go back
+// there directly.
+func (p *bufPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.free {
+		delete(p.sizes, &b[:1][0])
+		p.mem.Free(b)
+	}
+	p.free, p.closed = nil, true
 }

@@ -32,6 +32,13 @@ func TestParallelAggregateMatchesSequential(t *testing.T) {
 		if i%7 != 0 {
 			cols = append(cols, col("s", rows.String(fmt.Sprintf("s%d", i%5))))
 		}
+		// Numbers with NULLs, x only from the third file on.
+		if i >= 6000 && i%5 != 0 {
+			cols = append(cols, col("x", rows.Float(float64(i%41)*0.25)))
+		}
+		if i%3 != 1 {
+			cols = append(cols, col("j", rows.Int(int64(i%17-8))))
+		}
 		// Three rows share each millisecond: first/last have ties to break.
 		batch = append(batch, rows.Row{Table: "m", Time: ms(t0 + int64(i/3)*10), Columns: cols})
 		if len(batch) == 1000 {
@@ -58,6 +65,8 @@ func TestParallelAggregateMatchesSequential(t *testing.T) {
 		"SELECT count(*), sum(v), first(device), last(device), count(DISTINCT k) FROM m",
 		"SELECT DISTINCT s, k FROM m WHERE ts < '2023-11-14T22:13:40Z'",
 		"SELECT device FROM m GROUP BY device ORDER BY max(v) DESC, device LIMIT 5",
+		"SELECT device, count(x), sum(x), min(x), max(x), avg(j), min(j), max(j), first(x), last(j) FROM m GROUP BY device",
+		"SELECT count(*), count(x), count(j), sum(j) FROM m WHERE x IS NULL OR j > 2",
 	}
 	for _, q := range queries {
 		want, err := seq.Query(context.Background(), q)
