@@ -20,6 +20,7 @@ type table struct {
 	files    []*dataFile          // live Parquet files, in the order written (compacted files where their sources were)
 	nextFile uint64               // number of the next part file
 	written  uint64               // rows applied since Open, replayed ones included
+	shape    rowShape             // columns of the last row fully checked
 	log      *slog.Logger
 }
 
@@ -103,17 +104,22 @@ func (p *partition) builderFor(mem memory.Allocator, sc *arrow.Schema) *array.Re
 }
 
 // append adds one normalized row and returns its estimated size in bytes.
+// fields are the schema fields of r's columns (-1: look it up by name).
 // filled is scratch space of at least the schema's width, all false.
-func (p *partition) append(mem memory.Allocator, ts *tableSchema, r *rows.Row, ms int64, seq uint64, now time.Time, filled []bool) int64 {
+func (p *partition) append(mem memory.Allocator, ts *tableSchema, r *rows.Row, fields []int, ms int64, seq uint64, now time.Time, filled []bool) int64 {
 	b := p.builderFor(mem, ts.schema)
 	b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(ms))
-	size := int64(8 + ts.schema.NumFields()/8 + 1)
-	for _, c := range r.Columns {
-		i := ts.index[c.Name]
+	nf := ts.schema.NumFields()
+	size := int64(8 + nf/8 + 1)
+	for j, c := range r.Columns {
+		i := fields[j]
+		if i < 0 {
+			i = ts.index[c.Name]
+		}
 		size += appendValue(b.Field(i), c.Value)
 		filled[i] = true
 	}
-	for i := 1; i < ts.schema.NumFields(); i++ {
+	for i := 1; i < nf; i++ {
 		if !filled[i] {
 			b.Field(i).AppendNull()
 		}

@@ -163,3 +163,35 @@ func fitValue(table, column string, have rows.Kind, v rows.Value) (rows.Value, e
 	}
 	return v, fmt.Errorf("%w: table %q column %q is %s, value is %s", rows.ErrSchemaConflict, table, column, have, v.Kind)
 }
+
+// rowShape remembers the column names of a table's last row that went
+// through every check (names valid and distinct, all in the schema) and
+// their fields. Rows of one source nearly always have the same columns in
+// the same order, and a row that matches needs only its values checked.
+// Fields are never removed nor retyped, so a shape stays valid.
+type rowShape struct {
+	names  []string
+	fields []int
+}
+
+// matches reports whether cols have exactly the shape's names, in order.
+func (sh *rowShape) matches(cols []rows.Column) bool {
+	if len(cols) != len(sh.names) || len(cols) == 0 {
+		return false
+	}
+	for j := range cols {
+		if cols[j].Name != sh.names[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// remember sets the shape to cols, whose names are all in index.
+func (sh *rowShape) remember(cols []rows.Column, index map[string]int) {
+	sh.names, sh.fields = sh.names[:0], sh.fields[:0]
+	for _, c := range cols {
+		sh.names = append(sh.names, c.Name)
+		sh.fields = append(sh.fields, index[c.Name])
+	}
+}

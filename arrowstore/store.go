@@ -115,10 +115,13 @@ type Store struct {
 	encBuf   []byte
 	normRows []rows.Row
 	normCols []rows.Column
-	normPend []pendingColumn
-	rowPend  []pendingColumn
-	pendTab  []string
-	filled   []bool
+	// normFields holds, for each of normCols, its field in the table's
+	// schema, or -1 for a column the Write adds.
+	normFields []int
+	normPend   []pendingColumn
+	rowPend    []pendingColumn
+	pendTab    []string
+	filled     []bool
 
 	kick      chan struct{} // wakes the flusher when a buffer is full
 	stop      chan struct{}
@@ -202,7 +205,7 @@ func (s *Store) Write(ctx context.Context, rs []rows.Row, durable bool) (WriteRe
 		return WriteResult{}, fmt.Errorf("logging rows: %w", err)
 	}
 	s.nextSeq++
-	full := s.applyLocked(seq, time.Now())
+	full := s.applyLocked(seq, time.Time{})
 	res.Stored, res.LogSeq = len(s.normRows), seq
 	s.stats.RowsWritten += uint64(res.Stored)
 	s.clearScratchLocked()
@@ -243,7 +246,7 @@ func (s *Store) SyncTo(seq uint64) error {
 // columns they add, in order.
 func (s *Store) normalizeLocked(rs []rows.Row) WriteResult {
 	var res WriteResult
-	s.normRows, s.normCols = s.normRows[:0], s.normCols[:0]
+	s.normRows, s.normCols, s.normFields = s.normRows[:0], s.normCols[:0], s.normFields[:0]
 	s.normPend, s.pendTab = s.normPend[:0], s.pendTab[:0]
 	for i := range rs {
 		r := &rs[i]
@@ -259,8 +262,12 @@ func (s *Store) normalizeRowLocked(r *rows.Row) error {
 		return err
 	}
 	t := s.tables[r.Table]
+	if t != nil && t.shape.matches(r.Columns) {
+		return s.normalizeShapedLocked(t, r)
+	}
 	start := len(s.normCols)
 	s.rowPend = s.rowPend[:0]
+	known := t != nil // every column is in the table's schema
 	for j := range r.Columns {
 		c := &r.Columns[j]
 		err := checkColumn(s.opts.TimeColumn, r.Table, c.Name)
@@ -268,31 +275,89 @@ func (s *Store) normalizeRowLocked(r *rows.Row) error {
 			err = fmt.Errorf("%w: table %q: column %q appears twice in one row", rows.ErrInvalidName, r.Table, c.Name)
 		}
 		if err != nil {
-			s.normCols = s.normCols[:start]
+			s.truncateScratchLocked(start)
 			return err
 		}
+		field := -1
+		if t != nil {
+			if i, ok := t.index[c.Name]; ok {
+				field = i
+			}
+		}
+		known = known && field >= 0
 		if c.Value.Kind == rows.KindNull {
 			continue // a missing value: stored as null, creates nothing
 		}
-		have := s.kindLocked(t, r.Table, c.Name)
+		var have rows.Kind
+		if field >= 0 {
+			have = t.kinds[field]
+		} else {
+			have = s.pendingKindLocked(r.Table, c.Name)
+		}
 		v, err := fitValue(r.Table, c.Name, have, c.Value)
 		if err != nil {
-			s.normCols = s.normCols[:start]
+			s.truncateScratchLocked(start)
 			return err
 		}
 		if have == rows.KindNull {
 			s.rowPend = append(s.rowPend, pendingColumn{name: c.Name, kind: v.Kind})
 		}
 		s.normCols = append(s.normCols, rows.Column{Name: c.Name, Value: v})
+		s.normFields = append(s.normFields, field)
 	}
 	for _, pc := range s.rowPend {
 		s.normPend = append(s.normPend, pc)
 		s.pendTab = append(s.pendTab, r.Table)
 	}
+	if known {
+		// The names are valid and all in the schema: the next row with
+		// the same names in the same order can skip these checks.
+		t.shape.remember(r.Columns, t.index)
+	}
+	s.appendNormRowLocked(r, start)
+	return nil
+}
+
+// normalizeShapedLocked is normalizeRowLocked for a row whose column names
+// are those of t.shape: valid, distinct and all in the table's schema, so
+// only the values are left to check.
+func (s *Store) normalizeShapedLocked(t *table, r *rows.Row) error {
+	start := len(s.normCols)
+	for j := range r.Columns {
+		c := &r.Columns[j]
+		if c.Value.Kind == rows.KindNull {
+			continue
+		}
+		field := t.shape.fields[j]
+		v := c.Value
+		if have := t.kinds[field]; have != v.Kind || v.Kind == rows.KindString {
+			var err error
+			if v, err = fitValue(r.Table, c.Name, have, v); err != nil {
+				s.truncateScratchLocked(start)
+				return err
+			}
+		}
+		s.normCols = append(s.normCols, rows.Column{Name: c.Name, Value: v})
+		s.normFields = append(s.normFields, field)
+	}
+	s.appendNormRowLocked(r, start)
+	return nil
+}
+
+// appendNormRowLocked adds the normalized row of r whose columns start at
+// s.normCols[start].
+func (s *Store) appendNormRowLocked(r *rows.Row, start int) {
 	// The sub-slice stays valid if normCols grows later: it keeps the old
 	// backing array.
-	s.normRows = append(s.normRows, rows.Row{Table: r.Table, Time: r.Time, Columns: s.normCols[start:len(s.normCols):len(s.normCols)]})
-	return nil
+	end := len(s.normCols)
+	s.normRows = append(s.normRows, rows.Row{Table: r.Table, Time: r.Time, Columns: s.normCols[start:end:end]})
+}
+
+// truncateScratchLocked drops the normalized columns from start on, those
+// of a row being rejected.
+func (s *Store) truncateScratchLocked(start int) {
+	clear(s.normCols[start:])
+	s.normCols, s.normFields = s.normCols[:start], s.normFields[:start]
 }
 
 // duplicateColumn reports whether cols[j]'s name appears before j.
@@ -305,14 +370,10 @@ func duplicateColumn(cols []rows.Column, j int) bool {
 	return false
 }
 
-// kindLocked returns the kind of a column of a table, counting columns that
-// earlier rows of the same Write are adding; KindNull if it does not exist.
-func (s *Store) kindLocked(t *table, tableName, col string) rows.Kind {
-	if t != nil {
-		if i, ok := t.index[col]; ok {
-			return t.kinds[i]
-		}
-	}
+// pendingKindLocked returns the kind of a column that is not in its
+// table's schema but that earlier rows of the same Write (or earlier
+// columns of this row) are adding; KindNull if none is.
+func (s *Store) pendingKindLocked(tableName, col string) rows.Kind {
 	for i, pc := range s.normPend {
 		if pc.name == col && s.pendTab[i] == tableName {
 			return pc.kind
@@ -327,8 +388,9 @@ func (s *Store) kindLocked(t *table, tableName, col string) rows.Kind {
 }
 
 // applyLocked adds the pending columns to their tables and appends
-// s.normRows to the buffers with the given seq. It reports whether a
-// partition reached MaxRows or MaxBytes.
+// s.normRows to the buffers with the given seq. now is when the rows
+// arrived; if zero, the clock is read when an empty partition needs it. It
+// reports whether a partition reached MaxRows or MaxBytes.
 func (s *Store) applyLocked(seq uint64, now time.Time) bool {
 	for i := 0; i < len(s.normPend); {
 		t := s.tableLocked(s.pendTab[i])
@@ -340,9 +402,13 @@ func (s *Store) applyLocked(seq uint64, now time.Time) bool {
 		i = j
 	}
 	full := false
+	var t *table
+	fields := s.normFields
 	for i := range s.normRows {
 		r := &s.normRows[i]
-		t := s.tableLocked(r.Table)
+		if t == nil || t.name != r.Table {
+			t = s.tableLocked(r.Table)
+		}
 		ms := nsToMs(r.Time)
 		day := dayOf(ms)
 		p := t.parts[day]
@@ -350,10 +416,14 @@ func (s *Store) applyLocked(seq uint64, now time.Time) bool {
 			p = newPartition(day)
 			t.parts[day] = p
 		}
+		if p.rows == 0 && now.IsZero() {
+			now = time.Now()
+		}
 		if n := t.schema.NumFields(); len(s.filled) < n {
 			s.filled = make([]bool, n*2)
 		}
-		s.stats.BytesBuffered += p.append(s.mem, &t.tableSchema, r, ms, seq, now, s.filled)
+		s.stats.BytesBuffered += p.append(s.mem, &t.tableSchema, r, fields[:len(r.Columns)], ms, seq, now, s.filled)
+		fields = fields[len(r.Columns):]
 		s.stats.RowsBuffered++
 		t.written++
 		if p.rows >= s.opts.MaxRows || p.bytes >= s.opts.MaxBytes {
@@ -390,7 +460,7 @@ func (s *Store) tableLocked(name string) *table {
 func (s *Store) clearScratchLocked() {
 	clear(s.normCols)
 	clear(s.normRows)
-	s.normCols, s.normRows = s.normCols[:0], s.normRows[:0]
+	s.normCols, s.normRows, s.normFields = s.normCols[:0], s.normRows[:0], s.normFields[:0]
 }
 
 // Tables returns the names of the known tables, sorted.

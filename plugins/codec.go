@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lakegate/lakegate/arrowstore/rows"
@@ -105,14 +106,45 @@ func receivedNanos(msg *rows.Message) int64 {
 const maxInterned = 4096
 
 // wholeCopyMax is the largest output whose string values share one copy
-// of the whole buffer; larger outputs copy each string on its own so that
-// a small string does not keep a large buffer alive.
+// of their bytes; larger outputs copy each string on its own so that a
+// small string does not keep a large buffer alive.
 const wholeCopyMax = 64 << 10
 
 // decoder turns a guest's output into rows. It keeps the names it has seen
 // (tables, columns) so that steady traffic does not allocate them again.
 type decoder struct {
 	names map[string]string
+	// last holds the column names of the previous row by position: rows
+	// nearly always repeat them, and comparing the bytes with the name at
+	// the same position is cheaper than a map lookup.
+	last []string
+	// strs are the string values of the output being decoded, copied
+	// together once it is read.
+	strs []strValue
+}
+
+// strValue is a string value in an output: its column (an index in the
+// output's columns) and where its bytes are.
+type strValue struct {
+	col, off, n int
+}
+
+// maxLastColumns bounds decoder.last, and what decoder.strs keeps.
+const maxLastColumns = 256
+
+// column returns the name b of the i-th column of a row.
+func (d *decoder) column(i int, b []byte) string {
+	if i < len(d.last) && d.last[i] == string(b) {
+		return d.last[i]
+	}
+	s := d.intern(b)
+	switch {
+	case i < len(d.last):
+		d.last[i] = s
+	case i == len(d.last) && i < maxLastColumns:
+		d.last = append(d.last, s)
+	}
+	return s
 }
 
 func (d *decoder) intern(b []byte) string {
@@ -162,7 +194,8 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 	}
 	result := make([]rows.Row, nrows)
 	cols := make([]rows.Column, ncols)
-	var whole string // out as one string, made at the first string value
+	d.strs = d.strs[:0]
+	strBytes := 0
 	off, ci := outputHeaderSize, uint32(0)
 	for r := range result {
 		if len(out)-off < rowHeaderSize+4 {
@@ -191,6 +224,7 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 		if n > ncols-ci {
 			return nil, bad(off, "more columns than the header says")
 		}
+		first := int(ci) // of rc in cols
 		rc := cols[ci : ci+n : ci+n]
 		ci += n
 		for c := range rc {
@@ -204,7 +238,7 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 				return nil, bad(off-4, "column name runs past the end")
 			}
 			col := &rc[c]
-			col.Name = d.intern(out[off : off+int(nl)])
+			col.Name = d.column(c, out[off:off+int(nl)])
 			off += int(nl)
 			col.Value.Kind = kind
 			switch kind {
@@ -243,11 +277,9 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 					col.Value.Bytes = append([]byte(nil), v...)
 				case len(out) > wholeCopyMax:
 					col.Value.Str = string(v)
-				default:
-					if whole == "" {
-						whole = string(out)
-					}
-					col.Value.Str = whole[off : off+int(vl)]
+				case vl > 0:
+					d.strs = append(d.strs, strValue{col: first + c, off: off, n: int(vl)})
+					strBytes += int(vl)
 				}
 				off += int(vl)
 			default:
@@ -262,7 +294,30 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 	if off != len(out) {
 		return nil, bad(off, "trailing bytes")
 	}
+	if len(d.strs) > 0 {
+		d.setStrings(cols, out, strBytes)
+	}
 	return result, nil
+}
+
+// setStrings gives the string values listed in d.strs, size bytes in all,
+// one shared copy of their bytes.
+func (d *decoder) setStrings(cols []rows.Column, out []byte, size int) {
+	var b strings.Builder
+	b.Grow(size)
+	for _, v := range d.strs {
+		b.Write(out[v.off : v.off+v.n])
+	}
+	all := b.String()
+	at := 0
+	for _, v := range d.strs {
+		cols[v.col].Value.Str = all[at : at+v.n]
+		at += v.n
+	}
+	d.strs = d.strs[:0]
+	if cap(d.strs) > maxLastColumns {
+		d.strs = nil // an unusually large output
+	}
 }
 
 // errorText returns a guest's error text, cut to maxErrorText bytes.

@@ -43,6 +43,11 @@ const (
 // Formatter is one loaded plugin: a compiled module and a pool of
 // instances. It is safe for concurrent use.
 type Formatter struct {
+	// closed is read by every call: it sits among fields that do not
+	// change, away from stats, which every call writes (a cache line
+	// shared with them would bounce between CPUs).
+	closed atomic.Bool
+
 	name     string
 	logger   *slog.Logger
 	limits   Limits
@@ -53,9 +58,8 @@ type Formatter struct {
 
 	// pool holds one token per instance slot: a ready instance, or nil
 	// for a slot whose instance has not been started (or was discarded).
-	pool   chan *instance
-	done   chan struct{}
-	closed atomic.Bool
+	pool chan *instance
+	done chan struct{}
 
 	stats counters
 }
@@ -223,13 +227,17 @@ func (f *Formatter) Format(ctx context.Context, msg *rows.Message, route *Route)
 		route = &Route{}
 	}
 	start := time.Now()
-	inst, err := f.acquire(ctx)
+	inst, waited, err := f.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	f.stats.calls.Add(1)
-	out, inst, err := inst.call(ctx, msg, route, false)
-	f.pool <- inst
+	now := start // the call's deadline runs from here
+	if waited {
+		now = time.Now()
+	}
+	out, inst, err := inst.call(ctx, now, msg, route, false)
+	f.release(inst)
 	f.stats.callLatency.Since(start)
 	if err != nil {
 		return nil, err
@@ -245,43 +253,62 @@ func (f *Formatter) CheckRoute(ctx context.Context, route *Route) error {
 	if route == nil {
 		route = &Route{}
 	}
-	inst, err := f.acquire(ctx)
+	inst, _, err := f.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	_, inst, err = inst.call(ctx, &rows.Message{}, route, true)
-	f.pool <- inst
+	_, inst, err = inst.call(ctx, time.Now(), &rows.Message{}, route, true)
+	f.release(inst)
 	return err
 }
 
 // acquire takes an instance from the pool, starting one in an empty slot.
-func (f *Formatter) acquire(ctx context.Context) (*instance, error) {
+// waited reports whether it had to wait for one or start one.
+func (f *Formatter) acquire(ctx context.Context) (_ *instance, waited bool, _ error) {
 	if f.closed.Load() {
-		return nil, fmt.Errorf("formatter %s: %w", f.name, ErrClosed)
+		return nil, false, fmt.Errorf("formatter %s: %w", f.name, ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("formatter %s: %w", f.name, err)
+		return nil, false, fmt.Errorf("formatter %s: %w", f.name, err)
 	}
+	var inst *instance
 	select {
-	case inst := <-f.pool:
+	case inst = <-f.pool: // the common case, without a blocking select
 		if inst != nil && !inst.mod.IsClosed() {
-			return inst, nil
+			return inst, false, nil
 		}
-		inst, err := f.newInstance(ctx)
-		if err != nil {
-			f.pool <- nil
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("formatter %s: starting an instance: %w", f.name, ctx.Err())
-			}
-			f.stats.failures[ReasonInstantiate].Add(1)
-			return nil, &Error{Formatter: f.name, Reason: ReasonInstantiate, Text: err.Error()}
+	default:
+		select {
+		case inst = <-f.pool:
+		case <-f.done:
+			return nil, true, fmt.Errorf("formatter %s: %w", f.name, ErrClosed)
+		case <-ctx.Done():
+			return nil, true, fmt.Errorf("formatter %s: waiting for a free instance: %w", f.name, ctx.Err())
 		}
-		return inst, nil
-	case <-f.done:
-		return nil, fmt.Errorf("formatter %s: %w", f.name, ErrClosed)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("formatter %s: waiting for a free instance: %w", f.name, ctx.Err())
 	}
+	if inst != nil && !inst.mod.IsClosed() {
+		return inst, true, nil
+	}
+	inst, err := f.newInstance(ctx)
+	if err != nil {
+		f.pool <- nil
+		if ctx.Err() != nil {
+			return nil, true, fmt.Errorf("formatter %s: starting an instance: %w", f.name, ctx.Err())
+		}
+		f.stats.failures[ReasonInstantiate].Add(1)
+		return nil, true, &Error{Formatter: f.name, Reason: ReasonInstantiate, Text: err.Error()}
+	}
+	return inst, true, nil
+}
+
+// release puts inst (nil for a discarded one) back in the pool.
+func (f *Formatter) release(inst *instance) {
+	if inst != nil && f.closed.Load() {
+		// Close may have stopped waiting for this instance: it must not
+		// stay registered with the caller's context.
+		inst.unwatch()
+	}
+	f.pool <- inst
 }
 
 // Close waits for the calls in flight (until ctx ends), closes every

@@ -33,13 +33,29 @@ type instance struct {
 
 	// Interrupt state (DeadlineInstrument). mu orders the timer's and the
 	// context's callbacks against the start and end of calls.
+	//
+	// The timer is not stopped when a call ends: it stays armed for the
+	// deadline of some earlier call, and when it fires it interrupts the
+	// running call only if that call's own deadline has passed, otherwise
+	// it re-arms for it. So a call costs no timer operation unless the
+	// timer has run down (or must fire sooner).
 	intr     api.MutableGlobal
 	timer    *time.Timer
 	mu       sync.Mutex
 	running  bool
-	seq      uint64
-	deadline time.Time
+	deadline time.Time       // of the running call
+	callDone <-chan struct{} // the running call's ctx.Done()
 	fired    interrupt
+	armed    bool      // the timer is pending
+	armedFor time.Time // when it fires
+
+	// The context watch (DeadlineInstrument): a context.AfterFunc on the
+	// context of a recent call, kept from call to call while they share
+	// it (the gateway passes one context to every call), so that a call
+	// does not register and remove one each time. Used only by the
+	// goroutine holding the instance.
+	watchDone <-chan struct{}
+	stopWatch func() bool
 }
 
 // interrupt says why a call was interrupted.
@@ -93,7 +109,7 @@ func (f *Formatter) newInstance(ctx context.Context) (*instance, error) {
 		inst.timer.Stop()
 	}
 
-	cctx, d := inst.startCall(ctx, timeout)
+	cctx, d := inst.startCall(ctx, time.Now(), timeout)
 	if init := mod.ExportedFunction("_initialize"); init != nil && f.deadline == DeadlineInstrument {
 		err = init.CallWithStack(cctx, nil)
 	}
@@ -118,6 +134,7 @@ func (inst *instance) close(ctx context.Context) {
 	if inst.timer != nil {
 		inst.timer.Stop()
 	}
+	inst.unwatch()
 	if inst.mod != nil {
 		_ = inst.mod.Close(ctx)
 	}
@@ -125,31 +142,37 @@ func (inst *instance) close(ctx context.Context) {
 
 // callDeadline is what startCall arms and endCall disarms.
 type callDeadline struct {
-	cancel  context.CancelFunc // DeadlineCloseOnContextDone
-	stopCtx func() bool        // DeadlineInstrument, for a cancelable caller context
+	cancel context.CancelFunc // DeadlineCloseOnContextDone
 }
 
-// startCall arms the deadline of one call and returns the context to call
-// the guest with.
-func (inst *instance) startCall(ctx context.Context, timeout time.Duration) (context.Context, callDeadline) {
+// startCall arms the deadline of one call started at now and returns the
+// context to call the guest with.
+func (inst *instance) startCall(ctx context.Context, now time.Time, timeout time.Duration) (context.Context, callDeadline) {
 	if inst.intr == nil {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		return cctx, callDeadline{cancel: cancel}
 	}
+	done := ctx.Done()
 	inst.mu.Lock()
-	inst.seq++
-	seq := inst.seq
 	inst.running = true
 	inst.fired = notInterrupted
-	inst.deadline = time.Now().Add(timeout)
+	inst.deadline = now.Add(timeout)
+	inst.callDone = done
 	inst.intr.Set(0)
-	inst.mu.Unlock()
-	inst.timer.Reset(timeout)
-	var d callDeadline
-	if ctx.Done() != nil {
-		d.stopCtx = context.AfterFunc(ctx, func() { inst.interrupt(seq, interruptedCanceled) })
+	if !inst.armed || inst.deadline.Before(inst.armedFor) {
+		inst.timer.Reset(timeout)
+		inst.armed, inst.armedFor = true, inst.deadline
 	}
-	return ctx, d
+	inst.mu.Unlock()
+	if done != nil {
+		inst.watch(ctx, done)
+		select {
+		case <-done: // ended before the watch could see this call
+			inst.canceled(done)
+		default:
+		}
+	}
+	return ctx, callDeadline{}
 }
 
 // endCall disarms the deadline and reports whether it interrupted the call.
@@ -163,32 +186,57 @@ func (inst *instance) endCall(d callDeadline) interrupt {
 	}
 	inst.mu.Lock()
 	inst.running = false
+	inst.callDone = nil
 	fired := inst.fired
 	inst.mu.Unlock()
-	inst.timer.Stop()
-	if d.stopCtx != nil {
-		d.stopCtx()
-	}
 	return fired
 }
 
-// onDeadline is the timer's callback. A late run from an earlier call
-// finds the current deadline still ahead and does nothing.
+// onDeadline is the timer's callback. It interrupts the running call if
+// its deadline has passed, re-arms for the deadline of a call still
+// running, and otherwise lets the timer run down.
 func (inst *instance) onDeadline() {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	if inst.running && inst.fired == notInterrupted && !time.Now().Before(inst.deadline) {
-		inst.fired = interruptedTimeout
-		inst.intr.Set(1)
+	inst.armed = false
+	if !inst.running || inst.fired != notInterrupted {
+		return
 	}
+	if left := time.Until(inst.deadline); left > 0 {
+		inst.timer.Reset(left)
+		inst.armed, inst.armedFor = true, inst.deadline
+		return
+	}
+	inst.fired = interruptedTimeout
+	inst.intr.Set(1)
 }
 
-// interrupt stops call seq if it is still running.
-func (inst *instance) interrupt(seq uint64, why interrupt) {
+// watch makes sure the end of ctx (whose Done channel is done) interrupts
+// the call using it.
+func (inst *instance) watch(ctx context.Context, done <-chan struct{}) {
+	if done == inst.watchDone {
+		return
+	}
+	inst.unwatch()
+	inst.watchDone = done
+	inst.stopWatch = context.AfterFunc(ctx, func() { inst.canceled(done) })
+}
+
+// unwatch removes the context watch.
+func (inst *instance) unwatch() {
+	if inst.stopWatch != nil {
+		inst.stopWatch()
+	}
+	inst.watchDone, inst.stopWatch = nil, nil
+}
+
+// canceled stops the running call if it uses the context whose Done
+// channel is done.
+func (inst *instance) canceled(done <-chan struct{}) {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	if inst.running && inst.seq == seq && inst.fired == notInterrupted {
-		inst.fired = why
+	if inst.running && inst.callDone == done && inst.fired == notInterrupted {
+		inst.fired = interruptedCanceled
 		inst.intr.Set(1)
 	}
 }
@@ -203,10 +251,10 @@ func (e *callFailure) Error() string { return e.text }
 
 var _ error = (*callFailure)(nil)
 
-// call runs one message (or a route check) through the instance. It
-// returns the instance to put back in the pool: inst itself, or nil if
-// the failure discarded it.
-func (inst *instance) call(ctx context.Context, msg *rows.Message, route *Route, check bool) ([]rows.Row, *instance, error) {
+// call runs one message (or a route check) through the instance; its
+// deadline runs from now. It returns the instance to put back in the
+// pool: inst itself, or nil if the failure discarded it.
+func (inst *instance) call(ctx context.Context, now time.Time, msg *rows.Message, route *Route, check bool) ([]rows.Row, *instance, error) {
 	f := inst.f
 	size := inputSize(msg, route, check)
 	if size > math.MaxInt32 {
@@ -214,7 +262,7 @@ func (inst *instance) call(ctx context.Context, msg *rows.Message, route *Route,
 	}
 	received := receivedNanos(msg)
 	inst.stdio.reset()
-	cctx, d := inst.startCall(ctx, f.limits.CallTimeout)
+	cctx, d := inst.startCall(ctx, now, f.limits.CallTimeout)
 	err := inst.run(cctx, msg, route, check, uint32(size), received)
 	fired := inst.endCall(d)
 	if err != nil {
