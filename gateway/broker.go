@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/lakegate/lakegate/gateway/auth"
 	"github.com/lakegate/lakegate/gateway/listen"
@@ -83,10 +84,23 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
+		l.SetCloseClients(g.disconnectListenerClients)
 		if err := g.broker.AddListener(l); err != nil {
 			return fmt.Errorf("listening for MQTT (%s) on %s: %w", l.Protocol(), lc.Address, err)
 		}
 		g.mqttLns = append(g.mqttLns, l)
 	}
 	return nil
+}
+
+// disconnectListenerClients tells the clients of one listener that the
+// server is shutting down (MQTT 5: DISCONNECT 0x8B) and closes them. It
+// reads the client map with one read lock (GetAll), where mochi's own
+// listener close path deadlocks against a client detaching meanwhile.
+func (g *Gateway) disconnectListenerClients(listenerID string) {
+	for _, cl := range g.broker.Clients.GetAll() {
+		if cl.Net.Listener == listenerID && !cl.Closed() {
+			_ = g.broker.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }

@@ -69,10 +69,22 @@ type Listener struct {
 	guard   Guard
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	ln     net.Listener
-	srv    *http.Server
-	closed atomic.Bool
+	mu           sync.Mutex
+	ln           net.Listener
+	srv          *http.Server
+	closeClients func(listenerID string) // see SetCloseClients
+	closed       atomic.Bool
+}
+
+// SetCloseClients sets how Close disconnects the listener's clients,
+// instead of the function mochi passes to Close: mochi v2.7.9's own
+// (Clients.GetByListener) takes its client map's read lock twice, and
+// deadlocks with a client detaching at the same moment, which waits for
+// the write lock in between.
+func (l *Listener) SetCloseClients(fn func(listenerID string)) {
+	l.mu.Lock()
+	l.closeClients = fn
+	l.mu.Unlock()
 }
 
 var _ listeners.Listener = (*Listener)(nil)
@@ -257,6 +269,9 @@ func (l *Listener) Close(closeClients listeners.CloseFn) {
 	}
 	l.mu.Lock()
 	ln, srv := l.ln, l.srv
+	if l.closeClients != nil {
+		closeClients = l.closeClients
+	}
 	l.mu.Unlock()
 	if ln != nil {
 		_ = ln.Close()
