@@ -88,6 +88,7 @@ type ackLane struct {
 	cl    *mqtt.Client
 	mu    sync.Mutex
 	queue []*pendingAck
+	gone  bool // the connection ended: forget the lane once it is empty
 }
 
 // resendOf returns the message pending in lane that pk is a QoS 2 resend
@@ -263,6 +264,9 @@ func (h *ingestHook) drain(lane *ackLane) {
 		empty := len(lane.queue) == 0
 		if empty {
 			lane.queue = nil
+			if lane.gone {
+				h.lanes.Delete(lane.cl)
+			}
 		}
 		lane.mu.Unlock()
 		for _, p := range batch {
@@ -413,10 +417,21 @@ func (h *ingestHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	}
 }
 
-// OnDisconnect forgets cl's lane; messages still in it are answered (the
-// session keeps their in-flight state for a resumed session).
+// OnDisconnect forgets cl's lane, at once if it is empty, else once its
+// messages are answered (the session keeps their in-flight state for a
+// resumed session, and a take-over waits for them meanwhile).
 func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
-	h.lanes.Delete(cl)
+	lane := h.laneOf(cl, false)
+	if lane == nil {
+		return
+	}
+	lane.mu.Lock()
+	if len(lane.queue) == 0 {
+		h.lanes.Delete(cl)
+	} else {
+		lane.gone = true
+	}
+	lane.mu.Unlock()
 }
 
 // Stop waits for the lanes to finish answering, so none writes to the
