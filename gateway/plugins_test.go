@@ -399,18 +399,7 @@ routes:
 		}
 	}
 	write("old")
-	cfg, err := gateway.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache, ConfigPath: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+	gw := startGatewayFromFile(t, path)
 	c := connect(t, gw.MQTTAddrs()[0], "routepub", nil)
 	publishQoS1(t, c, "old/a", `{"ts":1700000000000,"v":1}`)
 	write("new")
@@ -485,18 +474,7 @@ routes:
 		}
 	}
 	write("2s")
-	cfg, err := gateway.LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache, ConfigPath: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+	gw := startGatewayFromFile(t, path)
 	h := gw.HTTPAddr()
 	timeout := `lakegate_formatter_limit{formatter="json",limit="call_timeout_seconds"}`
 	rowsLimit := `lakegate_formatter_limit{formatter="json",limit="max_rows"}`
