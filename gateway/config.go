@@ -46,6 +46,24 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: stop accepting, drain
 	// in-flight messages, flush and close.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// Runtime tunes the Go runtime of the process (cmd/lakegate applies it).
+	Runtime RuntimeConfig `mapstructure:"runtime"`
+}
+
+// RuntimeConfig tunes the Go runtime's garbage collector for the whole
+// process. The GOGC and GOMEMLIMIT environment variables, when set, win.
+type RuntimeConfig struct {
+	// GCPercent is GOGC: how far the heap grows past what is live before
+	// the next collection. Scans and ingest allocate short-lived Arrow
+	// buffers by the megabyte; at Go's default of 100 the collector takes
+	// a fifth of a full scan's CPU. -1 turns the collector off until
+	// MemoryLimit is reached.
+	GCPercent int `mapstructure:"gc_percent"`
+	// MemoryLimit is GOMEMLIMIT, the heap size past which the collector
+	// runs harder whatever GCPercent says, so that a high GCPercent cannot
+	// take the machine's memory. 0: half of the memory of the machine (or
+	// of the cgroup the process runs in, if less).
+	MemoryLimit ByteSize `mapstructure:"memory_limit"`
 }
 
 // DeadLetterConfig says where messages (and rows) that could not be stored
@@ -413,6 +431,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &FieldError{Key: key, Reason: fmt.Sprintf(format, args...)})
+	}
+	if p := c.Runtime.GCPercent; p != -1 && p < 10 {
+		bad("runtime.gc_percent", "%d: want 10 or more, or -1 (collect only at runtime.memory_limit)", p)
+	}
+	if c.Runtime.MemoryLimit < 0 {
+		bad("runtime.memory_limit", "must not be negative")
 	}
 	ids := map[string]bool{}
 	for i, l := range c.Listeners.MQTT {

@@ -127,6 +127,7 @@ storage: {dir: %q}
 	if err != nil {
 		return err
 	}
+	applyRuntime(cfg.Runtime, nil) // for both brokers: the measurements come after
 	gw, err := gateway.New(cfg, gateway.Options{Logger: log})
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/query"
 	"github.com/lakegate/lakegate/arrowstore/rows"
+	"github.com/lakegate/lakegate/gateway"
 )
 
 // benchQueryFlags configure one `lakegate bench-query` run.
@@ -38,7 +39,7 @@ type benchQueryFlags struct {
 	cpuProfile string
 }
 
-func newBenchQueryCommand(stdout, stderr io.Writer) *cobra.Command {
+func newBenchQueryCommand(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f := &benchQueryFlags{}
 	cmd := &cobra.Command{
 		Use:   "bench-query",
@@ -63,6 +64,12 @@ there and reused by a later run with the same --rows and --devices.`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			// The engine runs as in the gateway, under the config's GC settings.
+			cfg, err := gateway.LoadConfig(g.configFile)
+			if err != nil {
+				return err
+			}
+			applyRuntime(cfg.Runtime, nil)
 			return runBenchQuery(ctx, f, stdout, stderr)
 		},
 	}

@@ -69,6 +69,7 @@ func runExport(ctx context.Context, g *globalFlags, f *exportFlags, stdout, stde
 	if err != nil {
 		return err
 	}
+	applyRuntime(cfg.Runtime, nil)
 	sc := cfg.Storage
 	if _, err := os.Stat(sc.Dir); err != nil {
 		return fmt.Errorf("data directory: %w", err)

@@ -62,7 +62,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCommand(g, stdout),
 		newExportCommand(g, stdout, stderr),
 		newBenchCommand(g, stdout, stderr),
-		newBenchQueryCommand(stdout, stderr),
+		newBenchQueryCommand(g, stdout, stderr),
 		newPasswdCommand(stdout),
 		newPluginCommand(g, stdout, stderr),
 		&cobra.Command{
@@ -112,6 +112,7 @@ func runServe(ctx context.Context, g *globalFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	applyRuntime(cfg.Runtime, log)
 	gw, err := gateway.New(cfg, gateway.Options{Logger: log, ConfigPath: g.configFile, Version: buildVersion()})
 	if err != nil {
 		return err
