@@ -240,6 +240,12 @@ func (s *Store) SyncTo(seq uint64) error {
 	return nil
 }
 
+// Durable reports whether the log record seq (a WriteResult.LogSeq; 0 for
+// none) is on disk already, without waiting.
+func (s *Store) Durable(seq uint64) bool {
+	return seq == 0 || s.wal.Synced() >= seq
+}
+
 // normalizeLocked checks rs against the tables' schemas and fills
 // s.normRows with the accepted rows, values fitted to their columns (ints
 // widened to float, nulls dropped), and s.normPend/s.pendTab with the

@@ -228,11 +228,13 @@ func (h *ingestHook) enqueue(lane *ackLane, p *pendingAck) {
 	}
 }
 
-// drain answers lane's messages in order until it is empty. It takes
-// them in batches, everything pending when it looks: one wait for the
-// disk covers a batch (a connection's log records only grow), and the
-// batch's acknowledgements leave in one write when the connection can be
-// corked.
+// drain answers lane's messages in order until it is empty. Each round
+// waits for the disk to cover the oldest pending message, then answers
+// every message from the front that is on disk by then: one sync covers
+// all that was logged when it began, so usually most of what is pending,
+// while what came during it waits for the next round (rather than the
+// whole lot waiting for one more sync). A round's acknowledgements leave
+// in one write when the connection can be corked.
 func (h *ingestHook) drain(lane *ackLane) {
 	defer h.running.Done()
 	conn := corkable(lane.cl.Net.Conn)
@@ -241,11 +243,14 @@ func (h *ingestHook) drain(lane *ackLane) {
 		batch := slices.Clone(lane.queue)
 		lane.mu.Unlock()
 
-		var last Outcome
-		for _, p := range batch {
-			last.wrote(p.out.LogSeq)
+		syncErr := h.ingest.WaitDurable(Outcome{LogSeq: batch[0].out.LogSeq})
+		if syncErr == nil {
+			n := 1
+			for n < len(batch) && h.ingest.Durable(batch[n].out) {
+				n++
+			}
+			batch = batch[:n]
 		}
-		syncErr := h.ingest.WaitDurable(last)
 		if conn != nil && len(batch) > 1 {
 			conn.Cork()
 		}

@@ -155,6 +155,10 @@ func (in *Ingester) WaitDurable(out Outcome) error {
 	return out.waitForwarded()
 }
 
+// Durable reports whether the rows (and dead letters) Submit wrote for out
+// are on disk already; it does not wait, nor cover forwarding.
+func (in *Ingester) Durable(out Outcome) bool { return in.store.Durable(out.LogSeq) }
+
 // waitForwarded waits for the message's forwarding outbox entries.
 func (o Outcome) waitForwarded() error {
 	if o.forwarded == nil {

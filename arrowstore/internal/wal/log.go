@@ -462,6 +462,13 @@ func (l *Log) trimLocked() error {
 	return nil
 }
 
+// Synced returns the highest seq known to be on disk.
+func (l *Log) Synced() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.synced
+}
+
 // Sync makes everything appended so far durable.
 func (l *Log) Sync() error {
 	l.mu.Lock()
