@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"time"
@@ -289,13 +288,13 @@ func readFileRecords(ctx context.Context, path string, mem memory.Allocator, put
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	defer rr.Release()
-	for rr.Next() {
-		if err := put(rr.Record()); err != nil {
-			return err
-		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+	var putErr error
+	err = readAll(rr, rdr.MetaData(), nil, func(rec arrow.Record) error {
+		putErr = put(rec)
+		return putErr
+	})
+	if err != nil && err != putErr {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	return nil
+	return err
 }

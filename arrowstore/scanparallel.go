@@ -2,9 +2,7 @@ package arrowstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"sync"
@@ -306,16 +304,15 @@ func (sn *Snapshot) readGroups(ctx context.Context, cur *openReader, groups []in
 		return readErr(err)
 	}
 	defer rr.Release()
-	for rr.Next() {
-		rec := rr.Record()
-		if err := batch(int(rec.NumRows()), rec); err != nil {
-			return err
-		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+	var batchErr error
+	err = readAll(rr, cur.rdr.MetaData(), groups, func(rec arrow.Record) error {
+		batchErr = batch(int(rec.NumRows()), rec)
+		return batchErr
+	})
+	if err != nil && err != batchErr {
 		return readErr(err)
 	}
-	return nil
+	return err
 }
 
 // emitDict is emit where the columns in asDict may be dictionaries of

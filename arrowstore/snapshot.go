@@ -2,9 +2,7 @@ package arrowstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"slices"
@@ -217,18 +215,21 @@ func (sn *Snapshot) scanFile(ctx context.Context, f *dataFile, out *arrow.Schema
 		return fmt.Errorf("scanning %q: reading %s: %w", sn.table, f.path, err)
 	}
 	defer rr.Release()
-	for rr.Next() {
-		if err := sn.emit(rr.Record(), out, fn); err != nil {
-			return err
+	var fnErr error
+	err = readAll(rr, rdr.MetaData(), groups, func(rec arrow.Record) error {
+		if fnErr = sn.emit(rec, out, fn); fnErr != nil {
+			return fnErr
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("scanning %q: %w", sn.table, err)
+			fnErr = fmt.Errorf("scanning %q: %w", sn.table, err)
+			return fnErr
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	})
+	if err != nil && err != fnErr {
 		return fmt.Errorf("scanning %q: reading %s: %w", sn.table, f.path, err)
 	}
-	return nil
+	return err
 }
 
 // rowGroups lists the row groups whose time statistics overlap the range.
