@@ -258,7 +258,7 @@ func TestACLOverMQTT(t *testing.T) {
 		t.Errorf("dashboard got %v", seen)
 	}
 	checkFor(t, 10*time.Second, func() error {
-		r := query(t, gw.HTTPAddr(), "SELECT count(*) FROM sensor1")
+		r := queryAs(t, gw.HTTPAddr(), "dashboard", "pw-dash", "SELECT count(*) FROM sensor1")
 		if fmt.Sprint(r.Data.Rows) != "[[1]]" {
 			return fmt.Errorf("rows %v", r.Data.Rows)
 		}

@@ -129,7 +129,20 @@ type queryReply struct {
 
 func query(t *testing.T, httpAddr, sql string) queryReply {
 	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + "/db/query?q=" + url.QueryEscape(sql))
+	return queryAs(t, httpAddr, "", "", sql)
+}
+
+// queryAs is query with HTTP basic auth as user (none when empty).
+func queryAs(t *testing.T, httpAddr, user, password, sql string) queryReply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/db/query?q="+url.QueryEscape(sql), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

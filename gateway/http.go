@@ -20,23 +20,36 @@ const maxQueryBody = 1 << 20
 //	GET      /db/export/{table}.parquet[?from=RFC3339][&to=RFC3339]
 //	GET      /healthz (liveness), /readyz (readiness: 503 while starting or shutting down)
 //	GET      /status (JSON summary for `lakegate status`, see status.go)
-//	POST     /admin/reload (Reload: formatters, routes; admins only, see adminGuard)
+//	POST     /admin/reload (Reload: formatters, routes; admins only)
 //	GET      /metrics (Prometheus)
 //
-// A POST may carry the parameters as a form or as a JSON object
-// {"q": "...", "format": "...", "timeformat": "..."}, as Machbase Neo's does.
+// /db/..., /status and /admin/... are behind httpGuard (httpauth.go): the
+// broker's accounts and ACL decide who may use them. A POST may carry the
+// parameters as a form or as a JSON object {"q": "...", "format": "...",
+// "timeformat": "..."}, as Machbase Neo's does.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/db/query", g.serveQuery)
-	mux.HandleFunc("GET /db/export/{file}", g.serveExport) // {table}.parquet?from=&to=, see export.go
-	mux.Handle("/admin/", g.adminHandler())                // POST /admin/reload, behind adminGuard: see admin.go
-	mux.Handle("GET /metrics", g.metricsHandler())         // see metrics.go
+	guard, err := newHTTPGuard(g.cfg.Auth, g.cfg.Query.MQTT.Topic, g.log.With("component", "http-auth"))
+	if err != nil { // Validate checked the hashes: not expected
+		g.log.Error("HTTP data and admin endpoints disabled", "error", err)
+		off := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeGuardError(w, http.StatusServiceUnavailable, "endpoint disabled: "+err.Error())
+		})
+		mux.Handle("/db/", off)
+		mux.Handle("/admin/", off)
+		mux.Handle("GET /status", off)
+	} else {
+		mux.Handle("/db/query", guard.data(http.HandlerFunc(g.serveQuery)))
+		mux.Handle("GET /db/export/{file}", guard.data(http.HandlerFunc(g.serveExport))) // {table}.parquet?from=&to=, see export.go
+		mux.Handle("/admin/", g.adminHandler(guard))                                     // POST /admin/reload: see admin.go
+		mux.Handle("GET /status", guard.data(http.HandlerFunc(g.serveStatus)))           // see status.go
+	}
+	mux.Handle("GET /metrics", g.metricsHandler()) // see metrics.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", g.serveReady)  // see status.go
-	mux.HandleFunc("GET /status", g.serveStatus) // see status.go
+	mux.HandleFunc("GET /readyz", g.serveReady) // see status.go
 	return mux
 }
 

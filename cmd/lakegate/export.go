@@ -21,6 +21,7 @@ import (
 // exportFlags configure one `lakegate export`.
 type exportFlags struct {
 	table, from, to, output, server string
+	cred                            credentials // for --server
 }
 
 func newExportCommand(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
@@ -62,6 +63,7 @@ func runExport(ctx context.Context, g *globalFlags, f *exportFlags, stdout, stde
 	if err != nil {
 		return err
 	}
+	f.cred = g.credentials()
 	if f.server != "" {
 		return writeOutput(f.output, stdout, func(w io.Writer) error { return exportHTTP(ctx, f, w) })
 	}
@@ -125,6 +127,7 @@ func exportHTTP(ctx context.Context, f *exportFlags, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	f.cred.apply(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("calling %s: %w", server, err)
@@ -134,9 +137,9 @@ func exportHTTP(ctx context.Context, f *exportFlags, w io.Writer) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		var r queryReply
 		if json.Unmarshal(body, &r) == nil && r.Reason != "" {
-			return fmt.Errorf("export failed: %s", r.Reason)
+			return withAuthHint(resp.StatusCode, fmt.Errorf("export failed: %s", r.Reason))
 		}
-		return fmt.Errorf("export failed: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return withAuthHint(resp.StatusCode, fmt.Errorf("export failed: %s: %s", resp.Status, strings.TrimSpace(string(body))))
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("reading export from %s: %w", server, err)

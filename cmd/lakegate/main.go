@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -32,6 +33,32 @@ func main() {
 type globalFlags struct {
 	configFile string
 	logLevel   string
+	user       string // for calls to a gateway's HTTP API (query, status, export)
+}
+
+// credentials are what the CLI's calls to a gateway's HTTP API
+// authenticate with, when the gateway has accounts (see gateway/httpauth.go).
+type credentials struct{ user, password string }
+
+// credentials returns --user with the password from LAKEGATE_PASSWORD (a
+// flag would show it to every user of ps).
+func (g *globalFlags) credentials() credentials {
+	return credentials{user: g.user, password: os.Getenv("LAKEGATE_PASSWORD")}
+}
+
+// withAuthHint adds to err, for a 401 answer, how to give an account.
+func withAuthHint(status int, err error) error {
+	if status != http.StatusUnauthorized {
+		return err
+	}
+	return fmt.Errorf("%w (give --user, or LAKEGATE_USER, and the password in LAKEGATE_PASSWORD)", err)
+}
+
+// apply sets req's basic auth when there is a user.
+func (c credentials) apply(req *http.Request) {
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -49,6 +76,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configFile, "config", "c", "", "YAML config file merged over the embedded default")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.user, "user", os.Getenv("LAKEGATE_USER"), "account for query, status and export calls to a gateway with auth.users (password from LAKEGATE_PASSWORD; default LAKEGATE_USER)")
 	root.AddCommand(
 		&cobra.Command{
 			Use:   "serve",

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/lakegate/lakegate/gateway"
+	"github.com/lakegate/lakegate/gateway/auth"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -137,5 +139,57 @@ func TestBenchRuns(t *testing.T) {
 	}
 	if strings.Contains(out, "gateway stored 0 rows") {
 		t.Errorf("bench stored nothing:\n%s", out)
+	}
+}
+
+// TestCLICallsWithAccount: against a gateway with accounts, query, status
+// and export with --server authenticate as --user with LAKEGATE_PASSWORD,
+// and say why when they cannot.
+func TestCLICallsWithAccount(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := auth.HashPassword([]byte("analyst-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gateway.ParseConfig("cli-auth", []byte(fmt.Sprintf(`
+listeners:
+  mqtt: [{id: tcp, address: "127.0.0.1:0"}]
+  http: {address: "127.0.0.1:0"}
+storage: {dir: %q}
+auth:
+  users: [{username: analyst, password_hash: %q}]
+`, filepath.Join(dir, "data"), hash)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	server := "http://" + gw.HTTPAddr()
+	out := filepath.Join(dir, "out.parquet")
+
+	t.Setenv("LAKEGATE_PASSWORD", "")
+	if _, err := run(t, "query", "--server", server, "SHOW TABLES"); err == nil || !strings.Contains(err.Error(), "needs HTTP basic auth") || !strings.Contains(err.Error(), "LAKEGATE_PASSWORD") {
+		t.Errorf("query without an account: %v, want the need for an account and how to give one", err)
+	}
+	t.Setenv("LAKEGATE_PASSWORD", "wrong")
+	if _, err := run(t, "status", "--server", server, "--user", "analyst"); err == nil || !strings.Contains(err.Error(), "bad user name or password") {
+		t.Errorf("status with a wrong password: %v", err)
+	}
+	t.Setenv("LAKEGATE_PASSWORD", "analyst-pw")
+	if o, err := run(t, "query", "--server", server, "--user", "analyst", "SHOW TABLES"); err != nil {
+		t.Errorf("query as analyst: %v (%s)", err, o)
+	}
+	if o, err := run(t, "status", "--server", server, "--user", "analyst"); err != nil || !strings.Contains(o, "ready") {
+		t.Errorf("status as analyst: %v (%s)", err, o)
+	}
+	// No table yet: the export is let in and refused for that reason.
+	if _, err := run(t, "export", "--server", server, "--user", "analyst", "--table", "none", "-o", out); err == nil || strings.Contains(err.Error(), "LAKEGATE_PASSWORD") || !strings.Contains(err.Error(), "none") {
+		t.Errorf("export as analyst: %v, want a no-such-table error", err)
 	}
 }

@@ -29,7 +29,7 @@ func newQueryCommand(g *globalFlags, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runQuery(stdout, server, args[0], format, timeformat)
+			return runQuery(stdout, server, g.credentials(), args[0], format, timeformat)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "gateway HTTP address (default: from the config's listeners.http.address)")
@@ -78,7 +78,7 @@ type queryReply struct {
 	} `json:"data"`
 }
 
-func runQuery(stdout io.Writer, server, sql, format, timeformat string) error {
+func runQuery(stdout io.Writer, server string, cred credentials, sql, format, timeformat string) error {
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
@@ -91,7 +91,13 @@ func runQuery(stdout io.Writer, server, sql, format, timeformat string) error {
 	}
 	form := url.Values{"q": {sql}, "format": {wire}, "timeformat": {timeformat}}
 	client := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := client.PostForm(strings.TrimRight(server, "/")+"/db/query", form)
+	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(server, "/")+"/db/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	cred.apply(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("calling %s: %w", server, err)
 	}
@@ -103,9 +109,9 @@ func runQuery(stdout io.Writer, server, sql, format, timeformat string) error {
 	if resp.StatusCode != http.StatusOK {
 		var r queryReply
 		if json.Unmarshal(body, &r) == nil && r.Reason != "" {
-			return fmt.Errorf("query failed: %s", r.Reason)
+			return withAuthHint(resp.StatusCode, fmt.Errorf("query failed: %s", r.Reason))
 		}
-		return fmt.Errorf("query failed: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return withAuthHint(resp.StatusCode, fmt.Errorf("query failed: %s: %s", resp.Status, strings.TrimSpace(string(body))))
 	}
 	if format != "table" {
 		_, err = stdout.Write(body)

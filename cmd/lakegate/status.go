@@ -28,7 +28,7 @@ func newStatusCommand(g *globalFlags, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runStatus(stdout, server, asJSON)
+			return runStatus(stdout, server, g.credentials(), asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "gateway HTTP address (default: from the config's listeners.http.address)")
@@ -37,12 +37,17 @@ func newStatusCommand(g *globalFlags, stdout io.Writer) *cobra.Command {
 }
 
 // runStatus fetches GET /status from server and prints it.
-func runStatus(stdout io.Writer, server string, asJSON bool) error {
+func runStatus(stdout io.Writer, server string, cred credentials, asJSON bool) error {
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
 	client := &http.Client{Timeout: time.Minute}
-	resp, err := client.Get(strings.TrimRight(server, "/") + "/status")
+	req, err := http.NewRequest(http.MethodGet, strings.TrimRight(server, "/")+"/status", nil)
+	if err != nil {
+		return err
+	}
+	cred.apply(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("calling %s: %w", server, err)
 	}
@@ -52,7 +57,7 @@ func runStatus(stdout io.Writer, server string, asJSON bool) error {
 		return fmt.Errorf("reading status from %s: %w", server, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status from %s: %s: %s", server, resp.Status, strings.TrimSpace(string(body)))
+		return withAuthHint(resp.StatusCode, fmt.Errorf("status from %s: %s: %s", server, resp.Status, strings.TrimSpace(string(body))))
 	}
 	if asJSON {
 		_, err = stdout.Write(body)
