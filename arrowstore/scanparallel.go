@@ -40,17 +40,22 @@ type openReader struct {
 	fr     *pqarrow.FileReader
 	leaves []int // every leaf read, in the order of the records built
 	// direct are the leaves read by directColumn (templates, copied per
-	// task); pq those read through fr (strings, dictionaries, other types).
+	// task); pq those read through fr (strings not read as dictionaries,
+	// other types).
 	direct []directColumn
+	dicts  []directDictColumn // the leaves read by directDictColumn (templates)
 	pq     []int
 	pool   bufPool // the worker's recycled buffers; kept across files
+	// dictStates are directDictColumn's scratch and lookup tables, one per
+	// dictionary column of a task; kept across files.
+	dictStates []*dictState
 }
 
 func (o *openReader) close() {
 	if o.rdr != nil {
 		o.rdr.Close()
 	}
-	o.file, o.rdr, o.fr, o.leaves, o.direct, o.pq = nil, nil, nil, nil, nil, nil
+	o.file, o.rdr, o.fr, o.leaves, o.direct, o.dicts, o.pq = nil, nil, nil, nil, nil, nil, nil
 }
 
 // ScanParallel is Scan on up to workers goroutines: the in-memory batches
@@ -71,8 +76,8 @@ func (o *openReader) close() {
 //
 // Fixed-width columns (timestamps, integers, floats) are read from Parquet
 // by directColumn into buffers each worker recycles when a record is
-// released (when fn returns, unless fn retains it); other columns through
-// pqarrow.
+// released (when fn returns, unless fn retains it), flat string columns in
+// dict by directDictColumn; other columns through pqarrow.
 func (sn *Snapshot) ScanParallel(ctx context.Context, columns, dict []string, workers int, fn func(worker, task int, rec arrow.Record) error) error {
 	out, err := sn.project(columns)
 	if err != nil {
@@ -221,9 +226,11 @@ func (sn *Snapshot) scanRowGroups(ctx context.Context, cur *openReader, tk scanT
 		}
 		cur.file, cur.rdr, cur.fr, cur.leaves = f, rdr, fr, leaves
 		for _, leaf := range leaves {
+			maxDef := rdr.MetaData().Schema.Column(leaf).MaxDefinitionLevel()
 			if fld, width, ok := directField(rdr, fsc, leaf); ok && !asDict[fld.Name] {
-				cur.direct = append(cur.direct, directColumn{leaf: leaf, field: fld, width: width,
-					maxDef: rdr.MetaData().Schema.Column(leaf).MaxDefinitionLevel()})
+				cur.direct = append(cur.direct, directColumn{leaf: leaf, field: fld, width: width, maxDef: maxDef})
+			} else if fld, ok := dictField(rdr, fsc, leaf); ok && asDict[fld.Name] {
+				cur.dicts = append(cur.dicts, directDictColumn{directColumn: directColumn{leaf: leaf, field: fld, maxDef: maxDef}})
 			} else {
 				cur.pq = append(cur.pq, leaf)
 			}
@@ -238,8 +245,9 @@ func (sn *Snapshot) scanRowGroups(ctx context.Context, cur *openReader, tk scanT
 }
 
 // readGroups reads the row groups through cur in records of up to
-// scanBatchRows rows holding cur's leaves: the direct ones by directColumn,
-// the others through pqarrow, whose records then set the batches' sizes.
+// scanBatchRows rows holding cur's leaves: the direct ones by directColumn
+// and directDictColumn, the others through pqarrow, whose records then set
+// the batches' sizes.
 // An error from fn is returned as it is.
 func (sn *Snapshot) readGroups(ctx context.Context, cur *openReader, groups []int, fn func(arrow.Record) error) error {
 	readErr := func(err error) error {
@@ -251,15 +259,35 @@ func (sn *Snapshot) readGroups(ctx context.Context, cur *openReader, groups []in
 		c.groups = groups
 		cols[i] = &c
 	}
+	dcols := make([]*directDictColumn, len(cur.dicts))
+	for i, tmpl := range cur.dicts {
+		if i == len(cur.dictStates) {
+			cur.dictStates = append(cur.dictStates, &dictState{})
+		}
+		c := tmpl
+		c.groups, c.st = groups, cur.dictStates[i]
+		c.st.reset()
+		defer c.st.reset() // drops the task's dictionary
+		dcols[i] = &c
+	}
 	batch := func(n int, pqRec arrow.Record) error {
-		fields := make([]arrow.Field, 0, len(cols)+len(cur.pq))
-		arrs := make([]arrow.Array, 0, len(cols)+len(cur.pq))
+		width := len(cols) + len(dcols) + len(cur.pq)
+		fields := make([]arrow.Field, 0, width)
+		arrs := make([]arrow.Array, 0, width)
 		defer func() {
 			for _, a := range arrs {
 				a.Release()
 			}
 		}()
 		for _, c := range cols {
+			a, err := c.read(cur.rdr, n, &cur.pool)
+			if err != nil {
+				return readErr(err)
+			}
+			fields = append(fields, c.field)
+			arrs = append(arrs, a)
+		}
+		for _, c := range dcols {
 			a, err := c.read(cur.rdr, n, &cur.pool)
 			if err != nil {
 				return readErr(err)
@@ -475,11 +503,11 @@ func (d *directColumn) next(rdr *file.Reader, short int64) (bool, error) {
 	}
 	if d.cr != nil {
 		if err := d.cr.Err(); err != nil {
-			return false, err
+			return false, fmt.Errorf("%w: %v", ErrDamagedFile, err) // a page that cannot be read
 		}
 	}
 	if len(d.groups) == 0 {
-		return false, fmt.Errorf("column %q: %d rows short", d.field.Name, short)
+		return false, fmt.Errorf("%w: column %q: %d rows short", ErrDamagedFile, d.field.Name, short)
 	}
 	cr, err := rdr.RowGroup(d.groups[0]).Column(d.leaf)
 	if err != nil {
