@@ -18,21 +18,10 @@ type adminReply struct {
 // when user is not empty, and returns the status and decoded answer.
 func postAdmin(t *testing.T, httpAddr, path, user, password string) (int, adminReply, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://"+httpAddr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, body, hdr := doHTTP(t, http.MethodPost, httpAddr, path, user, password)
 	var r adminReply
-	_ = json.NewDecoder(resp.Body).Decode(&r) // a 404 or 405 has a text body
-	return resp.StatusCode, r, resp.Header
+	_ = json.Unmarshal(body, &r) // a 404 or 405 has a text body
+	return status, r, hdr
 }
 
 // TestAdminAuthLoopbackOnly: with no admin account, POST /admin/reload is

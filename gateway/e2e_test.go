@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -135,7 +136,25 @@ func query(t *testing.T, httpAddr, sql string) queryReply {
 // queryAs is query with HTTP basic auth as user (none when empty).
 func queryAs(t *testing.T, httpAddr, user, password, sql string) queryReply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/db/query?q="+url.QueryEscape(sql), nil)
+	status, body, _ := doHTTP(t, http.MethodGet, httpAddr, "/db/query?q="+url.QueryEscape(sql), user, password)
+	var r queryReply
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("decoding answer to %q: %v", sql, err)
+	}
+	if !r.Success {
+		t.Fatalf("query %q failed (%d): %s", sql, status, r.Reason)
+	}
+	return r
+}
+
+// doHTTP sends a request without a body to path on the gateway's HTTP
+// listener, with basic auth when user is not empty, and returns the
+// status, body and headers of the answer.
+func doHTTP(t *testing.T, method, httpAddr, path, user, password string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+httpAddr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,16 +166,11 @@ func queryAs(t *testing.T, httpAddr, user, password, sql string) queryReply {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var r queryReply
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
-		t.Fatalf("decoding answer to %q: %v", sql, err)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !r.Success {
-		t.Fatalf("query %q failed (%s): %s", sql, resp.Status, r.Reason)
-	}
-	return r
+	return resp.StatusCode, body, resp.Header
 }
 
 // checkFor polls cond until it returns nil or the timeout passes.

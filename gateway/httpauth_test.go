@@ -2,34 +2,17 @@ package gateway_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 )
 
-// getWithAuth GETs path on the gateway's HTTP listener, with basic auth
-// when user is not empty, and returns the status and body.
+// getWithAuth GETs path, with basic auth when user is not empty.
 func getWithAuth(t *testing.T, httpAddr, path, user, password string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+httpAddr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body), resp.Header
+	status, body, hdr := doHTTP(t, http.MethodGet, httpAddr, path, user, password)
+	return status, string(body), hdr
 }
 
 var showTables = "/db/query?q=" + url.QueryEscape("SHOW TABLES")

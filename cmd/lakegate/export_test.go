@@ -44,14 +44,7 @@ func TestExportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	gw := startGateway(t, cfg, gateway.Options{})
 
 	t0 := time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
 	publishQoS1(t, gw.MQTTAddrs()[0],

@@ -27,6 +27,20 @@ func run(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// startGateway starts a gateway from cfg for the test and closes it at the end.
+func startGateway(t *testing.T, cfg *gateway.Config, opts gateway.Options) *gateway.Gateway {
+	t.Helper()
+	gw, err := gateway.New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	return gw
+}
+
 func TestVersionAndDefaultConfig(t *testing.T) {
 	out, err := run(t, "version")
 	if err != nil || !strings.HasPrefix(out, "lakegate ") {
@@ -62,14 +76,7 @@ func TestQueryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	gw := startGateway(t, cfg, gateway.Options{})
 
 	c, err := dialBench(gw.MQTTAddrs()[0], "cli-test")
 	if err != nil {
@@ -162,14 +169,7 @@ auth:
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	gw := startGateway(t, cfg, gateway.Options{})
 	server := "http://" + gw.HTTPAddr()
 	out := filepath.Join(dir, "out.parquet")
 

@@ -29,14 +29,7 @@ storage: {dir: %q}
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{CompilationCacheDir: plugintest.CacheDir(), Version: "v9.8.7"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	gw := startGateway(t, cfg, gateway.Options{CompilationCacheDir: plugintest.CacheDir(), Version: "v9.8.7"})
 
 	conn, err := net.Dial("tcp", gw.MQTTAddrs()[0])
 	if err != nil {
