@@ -18,7 +18,7 @@ type adminReply struct {
 // when user is not empty, and returns the status and decoded answer.
 func postAdmin(t *testing.T, httpAddr, path, user, password string) (int, adminReply, http.Header) {
 	t.Helper()
-	status, body, hdr := doHTTP(t, http.MethodPost, httpAddr, path, user, password)
+	status, body, hdr := doHTTP(t, http.MethodPost, "http://"+httpAddr+path, user, password)
 	var r adminReply
 	_ = json.Unmarshal(body, &r) // a 404 or 405 has a text body
 	return status, r, hdr

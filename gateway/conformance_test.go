@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -215,24 +214,9 @@ func TestQueryConformance(t *testing.T) {
 // queryCSV answers sql over HTTP as CSV; a failed query fails the test.
 func queryCSV(t *testing.T, httpAddr, sql string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	u := "http://" + httpAddr + "/db/query?format=csv&q=" + url.QueryEscape(sql)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("query %q: %s: %s", sql, resp.Status, body)
+	status, body, _ := doHTTP(t, http.MethodGet, "http://"+httpAddr+"/db/query?format=csv&q="+url.QueryEscape(sql), "", "")
+	if status != http.StatusOK {
+		t.Fatalf("query %q: %d: %s", sql, status, body)
 	}
 	return body
 }

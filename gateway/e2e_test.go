@@ -136,7 +136,7 @@ func query(t *testing.T, httpAddr, sql string) queryReply {
 // queryAs is query with HTTP basic auth as user (none when empty).
 func queryAs(t *testing.T, httpAddr, user, password, sql string) queryReply {
 	t.Helper()
-	status, body, _ := doHTTP(t, http.MethodGet, httpAddr, "/db/query?q="+url.QueryEscape(sql), user, password)
+	status, body, _ := doHTTP(t, http.MethodGet, "http://"+httpAddr+"/db/query?q="+url.QueryEscape(sql), user, password)
 	var r queryReply
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -149,12 +149,11 @@ func queryAs(t *testing.T, httpAddr, user, password, sql string) queryReply {
 	return r
 }
 
-// doHTTP sends a request without a body to path on the gateway's HTTP
-// listener, with basic auth when user is not empty, and returns the
-// status, body and headers of the answer.
-func doHTTP(t *testing.T, method, httpAddr, path, user, password string) (int, []byte, http.Header) {
+// doHTTP sends a request without a body to u, with basic auth when user
+// is not empty, and returns the status, body and headers of the answer.
+func doHTTP(t *testing.T, method, u, user, password string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+httpAddr+path, nil)
+	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

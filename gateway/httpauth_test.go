@@ -11,7 +11,7 @@ import (
 // getWithAuth GETs path, with basic auth when user is not empty.
 func getWithAuth(t *testing.T, httpAddr, path, user, password string) (int, string, http.Header) {
 	t.Helper()
-	status, body, hdr := doHTTP(t, http.MethodGet, httpAddr, path, user, password)
+	status, body, hdr := doHTTP(t, http.MethodGet, "http://"+httpAddr+path, user, password)
 	return status, string(body), hdr
 }
 

@@ -71,16 +71,8 @@ storage:
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	status, body, _ := doHTTP(t, http.MethodGet, url, "", "")
+	return status, string(body)
 }
 
 // TestReadyzAndStatus checks /readyz before and after Start and what
