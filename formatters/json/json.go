@@ -1,6 +1,9 @@
 // Package jsonformat is lakegate's built-in JSON payload formatter: a WASM
-// module, built from the Go source in guest/ and format/ with the plugin
-// SDK, embedded here and run by package plugins like any other plugin.
+// module, built from the Rust crate in rust/ with the plugin SDK, embedded
+// here and run by package plugins like any other plugin. format/ (with
+// guest/) is the same formatter in Go: the reference the Rust module is
+// tested against, byte for byte (rust_test.go), and a larger example of
+// the Go SDK.
 //
 // See README.md for the payloads it accepts, its route options and its
 // output.
@@ -10,7 +13,7 @@ import (
 	_ "embed"
 )
 
-//go:generate go run github.com/lakegate/lakegate/sdk-plugin/go/cmd/lakegate-wasmbuild -o json.wasm ./guest
+//go:generate go run github.com/lakegate/lakegate/sdk-plugin/rust/cmd/lakegate-cargobuild -o json.wasm -lib jsonformat ./rust
 
 // ID is the formatter's registry id, as routes name it.
 const ID = "json"

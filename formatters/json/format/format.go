@@ -353,6 +353,17 @@ func joinCols(cols []string) string {
 
 // value reads one value into the column name. inBuf says that name is
 // f.name (a flattened name) rather than a key or a configured name.
+// keepName returns name where reading a nested value cannot overwrite it:
+// a top-level key with escapes lives in the scanner's key buffer, which
+// the keys inside the value reuse. Names already in f.name (inBuf) are safe.
+func (f *Formatter) keepName(name string, inBuf bool) string {
+	if inBuf {
+		return name
+	}
+	f.name = append(f.name[:0], name...)
+	return jsonscan.UnsafeString(f.name)
+}
+
 func (f *Formatter) value(sc *jsonscan.Scanner, name string, inBuf bool) error {
 	var typ sdk.Kind
 	typed := false
@@ -392,6 +403,7 @@ func (f *Formatter) value(sc *jsonscan.Scanner, name string, inBuf bool) error {
 			if typ != sdk.KindString {
 				return sc.ErrorAt(off, cannot(name, "an object", typ))
 			}
+			name = f.keepName(name, inBuf)
 			raw, err := sc.Raw()
 			if err != nil {
 				return err
@@ -411,6 +423,7 @@ func (f *Formatter) value(sc *jsonscan.Scanner, name string, inBuf bool) error {
 		if typed && typ != sdk.KindString {
 			return sc.ErrorAt(off, cannot(name, "an array", typ))
 		}
+		name = f.keepName(name, inBuf)
 		raw, err := sc.Raw()
 		if err != nil {
 			return err

@@ -60,14 +60,36 @@ func envOr(k, def string) string {
 // crate in dir, offline and with its committed Cargo.lock, in targetDir
 // (so the source tree stays clean), and returns the module of the cdylib
 // named lib.
+//
+// The module does not depend on where the source tree is, so that a
+// committed module can be checked against a fresh build anywhere. Cargo
+// gives rustc path dependencies outside the crate (the SDK) by absolute
+// paths, which panic locations keep, and hashes those paths into each
+// crate's -C metadata, which changes the code's layout. Build therefore
+// runs rustc through a wrapper (written into targetDir) that remaps the Go
+// module root holding dir (the nearest parent with a go.mod, else dir) to
+// "/lakegate" and sets every crate's -C metadata to "lakegate" (crate
+// names keep crates apart).
 func (tc Toolchain) Build(ctx context.Context, dir, lib, targetDir string) ([]byte, error) {
+	root, err := sourceRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	wrapper := filepath.Join(targetDir, "cargobuild-rustc.sh")
+	if err := os.MkdirAll(targetDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(wrapper, []byte(wrapperScript(root)), 0o755); err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, tc.Cargo, "build", "--offline", "--locked", "--quiet", "--release", "--target", Target)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"RUSTC="+tc.Rustc,
 		"CARGO_TARGET_DIR="+targetDir,
 		"CARGO_HOME="+filepath.Join(targetDir, "cargo-home"), // no user config or rustup overrides
-		"RUSTFLAGS=", "CARGO_BUILD_RUSTFLAGS=", "RUSTC_WRAPPER=",
+		"RUSTFLAGS=", "CARGO_BUILD_RUSTFLAGS=", "CARGO_ENCODED_RUSTFLAGS=",
+		"RUSTC_WRAPPER="+wrapper, "RUSTC_WORKSPACE_WRAPPER=",
 	)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -79,4 +101,44 @@ func (tc Toolchain) Build(ctx context.Context, dir, lib, targetDir string) ([]by
 		return nil, fmt.Errorf("cargo build in %s: %w", dir, err)
 	}
 	return wasm, nil
+}
+
+// sourceRoot returns the absolute path of the nearest directory holding
+// dir that has a go.mod, or of dir itself.
+func sourceRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return abs, nil
+		}
+		d = parent
+	}
+}
+
+// wrapperScript is the rustc wrapper of Build: cargo runs it with rustc's
+// path and arguments.
+func wrapperScript(root string) string {
+	return `#!/bin/sh
+# Written by lakegate's cargobuild: location-independent rustc output.
+rustc=$1
+shift
+for a do
+	shift
+	case $a in
+	metadata=*) a=metadata=lakegate ;;
+	esac
+	set -- "$@" "$a"
+done
+exec "$rustc" "$@" ` + shellQuote("--remap-path-prefix="+root+"=/lakegate") + "\n"
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

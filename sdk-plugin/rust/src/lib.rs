@@ -34,7 +34,7 @@ mod output;
 pub mod reader;
 
 pub use input::{Input, Pair, Pairs};
-pub use output::Output;
+pub use output::{Mark, Output};
 
 /// The guest ABI version this SDK implements.
 pub const ABI_VERSION: i32 = 1;

@@ -27,6 +27,17 @@ pub struct Output {
     over: u8,
 }
 
+/// A position in an `Output` to rewind to.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    n: usize,
+    row_at: Option<usize>,
+    rows: u32,
+    cols: u32,
+    row_cols: u32,
+    over: u8,
+}
+
 const OVER_ROWS: u8 = 1;
 const OVER_BYTES: u8 = 2;
 
@@ -80,6 +91,43 @@ impl Output {
             self.buf[at] |= ROW_HAS_TIME;
             self.buf[at + 1..at + 9].copy_from_slice(&time_nanos.to_le_bytes());
         }
+    }
+
+    /// Removes the current row's own time: the host uses the receive time,
+    /// as for a row started with `row`.
+    pub fn clear_time(&mut self) {
+        if self.over != 0 {
+            return;
+        }
+        if let Some(at) = self.row_at {
+            self.buf[at] &= !ROW_HAS_TIME;
+            self.buf[at + 1..at + 9].copy_from_slice(&[0; 8]);
+        }
+    }
+
+    /// The current position, for `rewind`.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            n: self.buf.len(),
+            row_at: self.row_at,
+            rows: self.rows,
+            cols: self.cols,
+            row_cols: self.row_cols,
+            over: self.over,
+        }
+    }
+
+    /// Drops every row and column added since `m` was taken: formatters
+    /// use it to give up a fast path and read the input again another way.
+    pub fn rewind(&mut self, m: Mark) {
+        if m.n <= self.buf.len() {
+            self.buf.truncate(m.n);
+        }
+        self.row_at = m.row_at;
+        self.rows = m.rows;
+        self.cols = m.cols;
+        self.row_cols = m.row_cols;
+        self.over = m.over;
     }
 
     /// How many rows were started.
@@ -229,5 +277,50 @@ impl Output {
         self.buf.extend_from_slice(&text.as_bytes()[..n]);
         self.row_at = None;
         &self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Output;
+
+    fn encoded(f: impl Fn(&mut Output)) -> Vec<u8> {
+        let mut o = Output::new();
+        o.reset(0, 0);
+        f(&mut o);
+        o.finish().to_vec()
+    }
+
+    #[test]
+    fn rewind_drops_what_came_after_the_mark() {
+        let want = encoded(|o| {
+            o.row("");
+            o.int("a", 1);
+        });
+        let got = encoded(|o| {
+            o.row("");
+            o.int("a", 1);
+            let m = o.mark();
+            o.row("t");
+            o.time(5);
+            o.string("b", "x");
+            o.rewind(m);
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn clear_time_leaves_the_receive_time() {
+        let want = encoded(|o| {
+            o.row("");
+            o.null("a");
+        });
+        let got = encoded(|o| {
+            o.row("");
+            o.time(7);
+            o.null("a");
+            o.clear_time();
+        });
+        assert_eq!(got, want);
     }
 }
