@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,14 @@ type Formatter struct {
 	// for a slot whose instance has not been started (or was discarded).
 	pool chan *instance
 	done chan struct{}
+
+	// outOfMemory holds the instances (their modules) whose guest said
+	// OOMLogPrefix through the log import during the current call: a
+	// Rust guest's allocator does so before the call aborts with a bare
+	// trap. classify reads and clears it; oomNoted counts its entries, so
+	// that a call that succeeds checks the map only when it is not empty.
+	outOfMemory sync.Map
+	oomNoted    atomic.Int32
 
 	stats counters
 }

@@ -31,9 +31,24 @@ func (f *Formatter) instantiateHost(ctx context.Context) error {
 	return err
 }
 
-// hostLog writes one guest log line to the formatter's logger.
+// OOMLogPrefix starts the error-level log line a guest sends when an
+// allocation fails, just before it aborts the call (the Rust SDK's
+// allocator does; a Go guest prints the Go runtime's "out of memory"
+// instead). The call's failure is then reported as ReasonOOM.
+const OOMLogPrefix = "out of memory"
+
+// hostLog writes one guest log line to the formatter's logger, and notes
+// an out-of-memory line (OOMLogPrefix) for the call's failure, whether or
+// not the line is logged.
 func (f *Formatter) hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level, ptr, n := slog.Level(int32(stack[0])), uint32(stack[1]), uint32(stack[2])
+	if level >= slog.LevelError && n >= uint32(len(OOMLogPrefix)) {
+		if b, ok := mod.Memory().Read(ptr, uint32(len(OOMLogPrefix))); ok && string(b) == OOMLogPrefix {
+			if _, had := f.outOfMemory.LoadOrStore(mod, struct{}{}); !had {
+				f.oomNoted.Add(1)
+			}
+		}
+	}
 	if !f.logger.Enabled(ctx, level) {
 		return
 	}

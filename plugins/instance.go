@@ -130,7 +130,20 @@ func (f *Formatter) newInstance(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
+// forgetOOM clears the instance's out-of-memory note (see
+// Formatter.outOfMemory) and reports whether there was one.
+func (inst *instance) forgetOOM() bool {
+	if _, ok := inst.f.outOfMemory.LoadAndDelete(inst.mod); ok {
+		inst.f.oomNoted.Add(-1)
+		return true
+	}
+	return false
+}
+
 func (inst *instance) close(ctx context.Context) {
+	if inst.mod != nil && inst.f.oomNoted.Load() > 0 {
+		inst.forgetOOM()
+	}
 	if inst.timer != nil {
 		inst.timer.Stop()
 	}
@@ -274,6 +287,9 @@ func (inst *instance) call(ctx context.Context, now time.Time, msg *rows.Message
 		return inst.failed(ctx, reason, text, err)
 	}
 	inst.flushStdio(ctx)
+	if f.oomNoted.Load() > 0 {
+		inst.forgetOOM() // the guest got over a failed allocation
+	}
 	ptr, n := uint32(inst.stack[0]>>32), uint32(inst.stack[0])
 	if uint64(n) > uint64(f.limits.MaxOutputBytes) {
 		return inst.failed(ctx, ReasonOutputLimit, strconv.FormatUint(uint64(n), 10)+" bytes of output, more than the limit of "+strconv.Itoa(f.limits.MaxOutputBytes), nil)
@@ -377,6 +393,11 @@ func (inst *instance) classify(ctx context.Context, err error, fired interrupt) 
 		return ReasonCanceled, "the caller's context ended during the call"
 	}
 	out := inst.stdio.text()
+	if inst.mod != nil {
+		if inst.forgetOOM() {
+			return ReasonOOM, "guest ran out of memory (limit " + strconv.Itoa(int(inst.f.limits.MemoryPages)) + " pages of 64 KiB): " + firstLine(err.Error())
+		}
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {

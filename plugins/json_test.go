@@ -112,8 +112,11 @@ func sameRow(a, b rows.Row) bool {
 	return true
 }
 
-// TestJSONOutOfMemory gives the Go guest too little memory for a large
-// payload: it must fail as oom, and the next (small) message must work.
+// TestJSONOutOfMemory gives the JSON formatter (a Rust guest) too little
+// memory for a large payload: it must fail as oom (the Rust SDK's
+// allocator says so through the log import before the call aborts; a Go
+// guest's runtime prints it, see gateway's hostile plugin test), and the
+// next (small) message must work.
 func TestJSONOutOfMemory(t *testing.T) {
 	ctx := context.Background()
 	f := load(t, jsonformat.Module(), plugins.Limits{Instances: 1, MemoryPages: 64}) // 4 MiB

@@ -121,6 +121,48 @@ pub fn log(level: Level, msg: &str) {
     let _ = level;
 }
 
+/// What the SDK's allocator logs (at Error level) when an allocation
+/// fails, just before Rust aborts the call: the host then reports the call
+/// as out of memory (failure `oom`) rather than as a bare trap. The host
+/// matches these first words (ABI.md, "Limits").
+pub const OUT_OF_MEMORY: &str = "out of memory: an allocation failed (the route's plugin memory limit)";
+
+/// The SDK's global allocator: the system one, which on a failed
+/// allocation first tells the host (see OUT_OF_MEMORY). A plugin built on
+/// the SDK uses it; it cannot set a global allocator of its own.
+#[cfg(target_arch = "wasm32")]
+mod allocator {
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    struct Reporting;
+
+    fn checked(p: *mut u8) -> *mut u8 {
+        if p.is_null() {
+            super::log(super::Level::Error, super::OUT_OF_MEMORY);
+        }
+        p
+    }
+
+    // SAFETY: every method forwards to System with the same arguments.
+    unsafe impl GlobalAlloc for Reporting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            checked(System.alloc(layout))
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            checked(System.alloc_zeroed(layout))
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            System.dealloc(ptr, layout)
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            checked(System.realloc(ptr, layout, new_size))
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Reporting = Reporting;
+}
+
 /// A formatter: turns one message into rows.
 pub type Handler = fn(&Input, &mut Output) -> Result<(), Error>;
 
