@@ -7,7 +7,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/bitutil"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
@@ -17,29 +16,33 @@ import (
 // pqarrow gives it.
 var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 
-// directDictColumn reads one flat string column of a file (BYTE_ARRAY) with
-// parquet's ByteArrayColumnChunkReader and gives it as an Arrow dictionary
-// (int32 indices into a string dictionary), as pqarrow does with ReadDict,
-// without pqarrow's per-batch scratch ([]bool, []int) and builder: the
-// indices go into a buffer from the worker's bufPool.
+// directDictColumn reads one flat string column of a file (BYTE_ARRAY) and
+// gives it as an Arrow dictionary (int32 indices into a string
+// dictionary), as pqarrow does with ReadDict, without pqarrow's per-batch
+// scratch and builder: the indices go into a buffer from the worker's
+// bufPool. The dictionary only grows within a task, and each record shares
+// it until a new value appears.
 //
-// The reader gives each value as a slice of the page it was decoded from:
-// values of a dictionary-encoded page are slices of the column chunk's
-// dictionary page, so a value repeats with the same data pointer. A small
-// direct-mapped cache keyed by that pointer (dictState.cache) finds its
-// index, confirmed by comparing the value's length and bytes with the
-// cached ones (a pointer alone is never trusted: page memory can be reused
-// for other bytes); a miss, and every value of a PLAIN page (a dictionary
-// that overflowed), looks the bytes up in a map. The dictionary only grows
-// within a task, and each record shares it until a new value appears.
+// Its pages are decoded in pages.go: a dictionary-encoded page's indices
+// are remapped to the task's dictionary by a table built once per column
+// chunk (per dictionary page), a PLAIN page's values (a dictionary that
+// overflowed) looked up by their bytes.
 //
-// Values are looked up right after each ReadBatch of dictChunk rows; those
-// of a page that one ReadBatch read before the next stay valid as page
-// buffers are not reused while referenced (Go memory). arrow's own
-// dictionary decoding depends on the same: the dictionary page's buffer is
-// released once the page is read while its decoder keeps slices into it.
+// A chunk with pages of another encoding is read with parquet's
+// ByteArrayColumnChunkReader instead, and each value's index found as
+// follows. The reader gives each value as a slice of the page it was
+// decoded from: values of a dictionary-encoded page are slices of the
+// column chunk's dictionary page, so a value repeats with the same data
+// pointer. A small direct-mapped cache keyed by that pointer
+// (dictState.cache) finds its index, confirmed by comparing the value's
+// length and bytes with the cached ones (a pointer alone is never trusted:
+// page memory can be reused for other bytes); a miss, and every value of a
+// PLAIN page, looks the bytes up in a map. Values are looked up right after
+// each ReadBatch of dictChunk rows; those of a page that one ReadBatch read
+// before the next stay valid as page buffers are not reused while
+// referenced (Go memory).
 type directDictColumn struct {
-	directColumn // leaf, field (dictType), maxDef, groups, cr and next
+	directColumn // leaf, field (dictType), maxDef, groups, pg, cr and advance
 	st           *dictState
 }
 
@@ -119,6 +122,7 @@ type dictState struct {
 	offs  []int32
 	dict  arrow.Array // *array.String over the first dictN values
 	dictN int
+	gen   int // counts resets: chunkPages.remap is for one generation
 }
 
 // reset drops the dictionary (records holding it keep it) and empties the
@@ -128,6 +132,7 @@ func (st *dictState) reset() {
 		st.dict.Release()
 	}
 	st.dict, st.dictN = nil, 0
+	st.gen++ // chunks' remap tables are stale
 	st.arena, st.offs = nil, []int32{0}
 	clear(st.vals) // keep no page alive through the scratch
 	if st.cache == nil {
@@ -166,6 +171,14 @@ func (st *dictState) indices(vals []parquet.ByteArray, idx []int32) {
 // miss looks v up by its bytes, adding it to the dictionary if new, and
 // puts it in cache slot sl.
 func (st *dictState) miss(v []byte, sl *dictSlot) int32 {
+	id := st.add(v)
+	sl.p, sl.n, sl.id = uintptr(unsafe.Pointer(unsafe.SliceData(v))), int32(len(v)), id+1
+	sl.w0, sl.w1 = words(v)
+	return id
+}
+
+// add looks v up by its bytes, adding it to the dictionary if new.
+func (st *dictState) add(v []byte) int32 {
 	id, ok := st.index[string(v)]
 	if !ok {
 		start := len(st.arena)
@@ -175,8 +188,6 @@ func (st *dictState) miss(v []byte, sl *dictSlot) int32 {
 		st.offs = append(st.offs, int32(len(st.arena)))
 		st.index[s] = id
 	}
-	sl.p, sl.n, sl.id = uintptr(unsafe.Pointer(unsafe.SliceData(v))), int32(len(v)), id+1
-	sl.w0, sl.w1 = words(v)
 	return id
 }
 
@@ -213,9 +224,6 @@ func (d *directDictColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.A
 		// without bound (int32 offsets).
 		st.reset()
 	}
-	if st.vals == nil {
-		st.vals = make([]parquet.ByteArray, dictChunk)
-	}
 	var defs []int16
 	if d.maxDef > 0 {
 		if cap(st.defs) < n {
@@ -229,27 +237,55 @@ func (d *directDictColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.A
 	idx := arrow.Int32Traits.CastFromBytes(idxBuf.Bytes())[:n]
 	var total int64
 	nvals := 0
+	valid := validity{pool: pool, n: n}
+	defer valid.release()
 	for total < int64(n) {
-		if more, err := d.next(rdr, int64(n)-total); err != nil {
+		if err := d.advance(rdr, int64(n)-total, true); err != nil {
 			return nil, err
-		} else if !more {
+		}
+		if d.cr == nil {
+			// A run of the current page.
+			k := int(min(int64(n)-total, int64(d.pg.left)))
+			v := k
+			if !d.pg.allDef {
+				var err error
+				if v, err = d.levelBits(&valid, int(total), k); err != nil {
+					return nil, err
+				}
+			} else {
+				valid.all(int(total), k)
+			}
+			if err := d.indices(idx[nvals : nvals+v]); err != nil {
+				return nil, err
+			}
+			d.pg.left -= k
+			d.pg.done += int64(k)
+			total += int64(k)
+			nvals += v
 			continue
 		}
 		cr, ok := d.cr.(*file.ByteArrayColumnChunkReader)
 		if !ok {
 			return nil, fmt.Errorf("column %q: unexpected reader %T", d.field.Name, d.cr)
 		}
+		if st.vals == nil {
+			st.vals = make([]parquet.ByteArray, dictChunk)
+		}
 		var dl []int16
+		want := min(int64(n)-total, dictChunk)
 		if defs != nil {
 			dl = defs[total:]
 		}
 		// A chunk at a time, so the values are looked up while in cache.
-		t, v, err := cr.ReadBatch(min(int64(n)-total, dictChunk), st.vals, dl, nil)
+		t, v, err := cr.ReadBatch(want, st.vals, dl, nil)
 		if err != nil {
 			return nil, err
 		}
 		if t == 0 && v == 0 {
 			return nil, fmt.Errorf("column %q: no progress reading", d.field.Name)
+		}
+		if defs != nil {
+			valid.defs(int(total), defs[total:total+t], d.maxDef)
 		}
 		st.indices(st.vals[:v], idx[nvals:])
 		total += t
@@ -257,14 +293,49 @@ func (d *directDictColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.A
 	}
 	bufs := []*memory.Buffer{nil, idxBuf}
 	if nvals < n {
-		bits := memory.NewResizableBuffer(pool)
-		defer bits.Release()
-		bits.Resize(int(bitutil.BytesForBits(int64(n))))
-		clear(bits.Bytes())
-		spread(idx, nvals, defs, d.maxDef, bits.Bytes())
-		bufs[0] = bits
+		if err := valid.ready(nvals); err != nil {
+			return nil, fmt.Errorf("column %q: %w", d.field.Name, err)
+		}
+		spreadBits(idx, nvals, valid.bits, n)
+		bufs[0] = valid.buf
 	}
 	data := array.NewDataWithDictionary(d.field.Type, n, bufs, n-nvals, 0, st.dictionary())
 	defer data.Release()
 	return array.MakeFromData(data), nil
+}
+
+// indices sets idx to the task dictionary's indices of the current page's
+// next len(idx) values: a dictionary-encoded page's indices remapped from
+// the chunk's dictionary (whose values are looked up once per chunk, and
+// again after the task's dictionary is reset), a PLAIN page's values
+// looked up by their bytes.
+func (d *directDictColumn) indices(idx []int32) error {
+	p, st := &d.pg, d.st
+	if !p.isDict {
+		b := p.plain
+		for i := range idx {
+			if len(b) < 4 {
+				return d.damaged("PLAIN values end early")
+			}
+			n := binary.LittleEndian.Uint32(b)
+			if uint64(n) > uint64(len(b)-4) {
+				return d.damaged("PLAIN value of %d bytes, %d left", n, len(b)-4)
+			}
+			idx[i] = st.add(b[4 : 4+n])
+			b = b[4+n:]
+		}
+		p.plain = b
+		return nil
+	}
+	if p.remapGen != st.gen {
+		p.remap = p.remap[:0]
+		for i := 0; i < len(p.offs); i += 2 {
+			p.remap = append(p.remap, st.add(p.raw[p.offs[i]:p.offs[i+1]]))
+		}
+		p.remapGen = st.gen
+	}
+	if err := gather(&p.idx, idx, p.remap); err != nil {
+		return d.damaged("dictionary indices: %v", err)
+	}
+	return nil
 }

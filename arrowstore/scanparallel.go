@@ -3,6 +3,7 @@ package arrowstore
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/bitutil"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
@@ -37,6 +37,7 @@ const tasksPerWorker = 4
 type openReader struct {
 	file   *dataFile
 	rdr    *file.Reader
+	src    *os.File // the file rdr reads
 	fr     *pqarrow.FileReader
 	leaves []int // every leaf read, in the order of the records built
 	// direct are the leaves read by directColumn (templates, copied per
@@ -49,13 +50,25 @@ type openReader struct {
 	// dictStates are directDictColumn's scratch and lookup tables, one per
 	// dictionary column of a task; kept across files.
 	dictStates []*dictState
+	// chunks read the direct columns' chunks (a chunkReader and its
+	// buffers per column, in the order of direct then dicts); kept across
+	// files.
+	chunks []*chunkReader
+}
+
+// chunkReader returns the worker's chunkReader for direct column i.
+func (o *openReader) chunkReader(i int) *chunkReader {
+	for len(o.chunks) <= i {
+		o.chunks = append(o.chunks, &chunkReader{})
+	}
+	return o.chunks[i]
 }
 
 func (o *openReader) close() {
 	if o.rdr != nil {
 		o.rdr.Close()
 	}
-	o.file, o.rdr, o.fr, o.leaves, o.direct, o.dicts, o.pq = nil, nil, nil, nil, nil, nil, nil
+	o.file, o.rdr, o.src, o.fr, o.leaves, o.direct, o.dicts, o.pq = nil, nil, nil, nil, nil, nil, nil, nil
 }
 
 // ScanParallel is Scan on up to workers goroutines: the in-memory batches
@@ -77,7 +90,9 @@ func (o *openReader) close() {
 // Fixed-width columns (timestamps, integers, floats) are read from Parquet
 // by directColumn into buffers each worker recycles when a record is
 // released (when fn returns, unless fn retains it), flat string columns in
-// dict by directDictColumn; other columns through pqarrow.
+// dict by directDictColumn, both decoding the pages of the usual encodings
+// themselves (pages.go); other columns through pqarrow. Only the columns
+// asked for are read: the time column too, unless asked for.
 func (sn *Snapshot) ScanParallel(ctx context.Context, columns, dict []string, workers int, fn func(worker, task int, rec arrow.Record) error) error {
 	out, err := sn.project(columns)
 	if err != nil {
@@ -158,12 +173,13 @@ func (sn *Snapshot) ScanParallel(ctx context.Context, columns, dict []string, wo
 	return firstErr
 }
 
-// openFile opens a data file's Parquet reader; md, when not nil, is its
+// openFile opens a data file's Parquet reader (and gives the file it
+// reads, which closing the reader closes); md, when not nil, is its
 // footer, already read.
-func (sn *Snapshot) openFile(f *dataFile, md *metadata.FileMetaData) (*file.Reader, error) {
+func (sn *Snapshot) openFile(f *dataFile, md *metadata.FileMetaData) (*file.Reader, *os.File, error) {
 	osf, err := os.Open(f.path)
 	if err != nil {
-		return nil, fmt.Errorf("scanning %q: opening %s: %w", sn.table, f.path, err)
+		return nil, nil, fmt.Errorf("scanning %q: opening %s: %w", sn.table, f.path, err)
 	}
 	opts := []file.ReadOption{file.WithReadProps(parquet.NewReaderProperties(sn.mem))}
 	if md != nil {
@@ -172,15 +188,15 @@ func (sn *Snapshot) openFile(f *dataFile, md *metadata.FileMetaData) (*file.Read
 	rdr, err := file.NewParquetReader(osf, opts...)
 	if err != nil {
 		osf.Close()
-		return nil, fmt.Errorf("scanning %q: reading %s: %w", sn.table, f.path, err)
+		return nil, nil, fmt.Errorf("scanning %q: reading %s: %w", sn.table, f.path, err)
 	}
-	return rdr, nil
+	return rdr, osf, nil
 }
 
 // fileRowGroups reads f's footer and lists the row groups the snapshot's
 // time range does not rule out.
 func (sn *Snapshot) fileRowGroups(f *dataFile) (*metadata.FileMetaData, []int, error) {
-	rdr, err := sn.openFile(f, nil)
+	rdr, _, err := sn.openFile(f, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +211,7 @@ func (sn *Snapshot) scanRowGroups(ctx context.Context, cur *openReader, tk scanT
 	f := tk.file
 	if cur.file != f {
 		cur.close()
-		rdr, err := sn.openFile(f, tk.md)
+		rdr, src, err := sn.openFile(f, tk.md)
 		if err != nil {
 			return err
 		}
@@ -218,19 +234,24 @@ func (sn *Snapshot) scanRowGroups(ctx context.Context, cur *openReader, tk scanT
 			rdr.Close()
 			return fmt.Errorf("scanning %q: schema of %s: %w", sn.table, f.path, err)
 		}
-		leaves := []int{0} // the time column, so records have a row count
+		// Only the columns asked for: the row count of a batch comes from
+		// the footer (direct columns) or pqarrow's records, so the time
+		// column (one of the largest, nearly every value distinct) is not
+		// read when the query does not use it. A file holding none of the
+		// columns gives records of no columns, with the rows' count.
+		var leaves []int
 		for _, fld := range out.Fields() {
 			if idx := fsc.FieldIndices(fld.Name); len(idx) > 0 && !slices.Contains(leaves, idx[0]) {
 				leaves = append(leaves, idx[0])
 			}
 		}
-		cur.file, cur.rdr, cur.fr, cur.leaves = f, rdr, fr, leaves
+		cur.file, cur.rdr, cur.src, cur.fr, cur.leaves = f, rdr, src, fr, leaves
 		for _, leaf := range leaves {
 			maxDef := rdr.MetaData().Schema.Column(leaf).MaxDefinitionLevel()
 			if fld, width, ok := directField(rdr, fsc, leaf); ok && !asDict[fld.Name] {
-				cur.direct = append(cur.direct, directColumn{leaf: leaf, field: fld, width: width, maxDef: maxDef})
+				cur.direct = append(cur.direct, directColumn{scan: sn, leaf: leaf, field: fld, width: width, maxDef: maxDef})
 			} else if fld, ok := dictField(rdr, fsc, leaf); ok && asDict[fld.Name] {
-				cur.dicts = append(cur.dicts, directDictColumn{directColumn: directColumn{leaf: leaf, field: fld, maxDef: maxDef}})
+				cur.dicts = append(cur.dicts, directDictColumn{directColumn: directColumn{scan: sn, leaf: leaf, field: fld, maxDef: maxDef}})
 			} else {
 				cur.pq = append(cur.pq, leaf)
 			}
@@ -256,7 +277,7 @@ func (sn *Snapshot) readGroups(ctx context.Context, cur *openReader, groups []in
 	cols := make([]*directColumn, len(cur.direct))
 	for i, tmpl := range cur.direct {
 		c := tmpl
-		c.groups = groups
+		c.groups, c.src, c.own = groups, cur.src, cur.chunkReader(i)
 		cols[i] = &c
 	}
 	dcols := make([]*directDictColumn, len(cur.dicts))
@@ -266,10 +287,20 @@ func (sn *Snapshot) readGroups(ctx context.Context, cur *openReader, groups []in
 		}
 		c := tmpl
 		c.groups, c.st = groups, cur.dictStates[i]
+		c.src, c.own = cur.src, cur.chunkReader(len(cols)+i)
 		c.st.reset()
 		defer c.st.reset() // drops the task's dictionary
 		dcols[i] = &c
 	}
+	defer func() {
+		// The page readers' last pages (a v2 page holds allocator memory).
+		for _, c := range cols {
+			c.pg.release()
+		}
+		for _, c := range dcols {
+			c.pg.release()
+		}
+	}()
 	batch := func(n int, pqRec arrow.Record) error {
 		width := len(cols) + len(dcols) + len(cur.pq)
 		fields := make([]arrow.Field, 0, width)
@@ -379,18 +410,28 @@ func (sn *Snapshot) emitDict(rec arrow.Record, out *arrow.Schema, asDict map[str
 }
 
 // directColumn reads one flat fixed-width column of a file (int32, int64,
-// float32, float64, timestamp) with parquet's column chunk readers
-// straight into buffers from a worker's bufPool, the same Arrow data
-// pqarrow would give (which it hands over zero-copy too) without pqarrow
+// float32, float64, timestamp) straight into buffers from a worker's
+// bufPool, decoding its pages itself (pages.go; parquet's column chunk
+// readers for the chunks of other encodings), the same Arrow data pqarrow
+// would give (which it hands over zero-copy too) without pqarrow
 // allocating, zeroing and collecting fresh buffers for every batch.
 type directColumn struct {
+	scan   *Snapshot // the scan's snapshot (its fallback counter and test knob)
 	leaf   int
 	field  arrow.Field
 	width  int   // bytes per value
 	maxDef int16 // 0: required, no nulls
 	groups []int // row groups still to read
-	cr     file.ColumnChunkReader
-	defs   []int16
+	// cr is parquet's reader of the current chunk when its pages are not
+	// decoded here (an encoding pages.go does not decode); pg the chunk
+	// read page by page otherwise.
+	cr   file.ColumnChunkReader
+	pg   chunkPages
+	defs []int16
+	// src is the file; own the worker's chunkReader for this column,
+	// which reads its chunks when ownPages allows.
+	src io.ReaderAt
+	own *chunkReader
 }
 
 // directField returns the Arrow field pqarrow gives for leaf and whether
@@ -437,23 +478,44 @@ func (d *directColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.Array
 	vals.Resize(n * d.width)
 	var total int64
 	nvals := 0
+	valid := validity{pool: pool, n: n}
+	defer valid.release()
 	for total < int64(n) {
-		if more, err := d.next(rdr, int64(n)-total); err != nil {
+		if err := d.advance(rdr, int64(n)-total, false); err != nil {
 			return nil, err
-		} else if !more {
+		}
+		want := int64(n) - total
+		b := vals.Bytes()
+		if d.cr == nil {
+			// A run of the current page.
+			k := int(min(want, int64(d.pg.left)))
+			v := k
+			if !d.pg.allDef {
+				var err error
+				if v, err = d.levelBits(&valid, int(total), k); err != nil {
+					return nil, err
+				}
+			} else {
+				valid.all(int(total), k)
+			}
+			if err := d.fixedValues(b[nvals*d.width : (nvals+v)*d.width]); err != nil {
+				return nil, err
+			}
+			d.pg.left -= k
+			d.pg.done += int64(k)
+			total += int64(k)
+			nvals += v
 			continue
 		}
 		var defs []int16
 		if d.maxDef > 0 {
 			defs = d.defs[total:]
 		}
-		want := int64(n) - total
 		var (
 			t   int64
 			v   int
 			err error
 		)
-		b := vals.Bytes()
 		switch cr := d.cr.(type) {
 		case *file.Int32ColumnChunkReader:
 			t, v, err = cr.ReadBatch(want, arrow.Int32Traits.CastFromBytes(b)[nvals:], defs, nil)
@@ -473,64 +535,27 @@ func (d *directColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.Array
 			// A reader that has more but gives nothing would loop forever.
 			return nil, fmt.Errorf("column %q: no progress reading", d.field.Name)
 		}
+		if d.maxDef > 0 {
+			valid.defs(int(total), d.defs[total:total+t], d.maxDef)
+		}
 		total += t
 		nvals += v
 	}
 	bufs := []*memory.Buffer{nil, vals}
 	if nulls := n - nvals; nulls > 0 {
-		bits := memory.NewResizableBuffer(pool)
-		defer bits.Release()
-		bits.Resize(int(bitutil.BytesForBits(int64(n))))
-		clear(bits.Bytes())
-		if d.width == 8 {
-			spread(arrow.Int64Traits.CastFromBytes(vals.Bytes()), nvals, d.defs, d.maxDef, bits.Bytes())
-		} else {
-			spread(arrow.Int32Traits.CastFromBytes(vals.Bytes()), nvals, d.defs, d.maxDef, bits.Bytes())
+		if err := valid.ready(nvals); err != nil {
+			return nil, fmt.Errorf("column %q: %w", d.field.Name, err)
 		}
-		bufs[0] = bits
+		if d.width == 8 {
+			spreadBits(arrow.Int64Traits.CastFromBytes(vals.Bytes()), nvals, valid.bits, n)
+		} else {
+			spreadBits(arrow.Int32Traits.CastFromBytes(vals.Bytes()), nvals, valid.bits, n)
+		}
+		bufs[0] = valid.buf
 	}
 	data := array.NewData(d.field.Type, n, bufs, nil, n-nvals, 0)
 	defer data.Release()
 	return array.MakeFromData(data), nil
-}
-
-// next reports whether the current column chunk has more values; if not, it
-// moves to the next row group's, or fails if there is none (short rows
-// still wanted).
-func (d *directColumn) next(rdr *file.Reader, short int64) (bool, error) {
-	if d.cr != nil && d.cr.HasNext() {
-		return true, nil
-	}
-	if d.cr != nil {
-		if err := d.cr.Err(); err != nil {
-			return false, fmt.Errorf("%w: %v", ErrDamagedFile, err) // a page that cannot be read
-		}
-	}
-	if len(d.groups) == 0 {
-		return false, fmt.Errorf("%w: column %q: %d rows short", ErrDamagedFile, d.field.Name, short)
-	}
-	cr, err := rdr.RowGroup(d.groups[0]).Column(d.leaf)
-	if err != nil {
-		return false, err
-	}
-	d.cr, d.groups = cr, d.groups[1:]
-	return false, nil
-}
-
-// spread moves the nvals dense values of v to the slots of the rows whose
-// definition level is maxDef, zeroes the others, and sets valid's bits for
-// the former.
-func spread[T int32 | int64](v []T, nvals int, defs []int16, maxDef int16, valid []byte) {
-	j := nvals - 1
-	for i := len(defs) - 1; i >= 0; i-- {
-		if defs[i] == maxDef {
-			v[i] = v[j]
-			j--
-			bitutil.SetBit(valid, i)
-		} else {
-			v[i] = 0
-		}
-	}
 }
 
 // bufPool is a memory.Allocator over mem that keeps freed buffers for

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -54,6 +55,14 @@ type Snapshot struct {
 	recs    []arrow.Record // retained in-memory batches
 	files   []*dataFile    // referenced: not deleted before Release
 	release sync.Once
+
+	// pageFallbacks counts the column chunks ScanParallel's own page
+	// decoding handed to parquet's reader (an encoding it does not decode).
+	pageFallbacks atomic.Int64
+	// plainFallback, set by tests, hands PLAIN data pages to parquet's
+	// reader too: the chunks of a dictionary that overflowed then move to
+	// it in their middle.
+	plainFallback bool
 }
 
 // Snapshot returns a view of table holding at least the rows within tr

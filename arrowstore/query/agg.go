@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"vitess.io/vitess/go/vt/sqlparser"
 )
 
@@ -455,7 +457,20 @@ func (e *Engine) runAggregate(ctx context.Context, snap Snapshot, bp *boundPlan)
 		for i := 1; i < len(aggs); i++ {
 			aggs[i] = newAggregator(bp)
 		}
-		err := ps.ScanParallel(ctx, bp.scan, dictColumns(bp), len(aggs), func(w, task int, rec arrow.Record) error {
+		scan, fill := bp.scan, []*nullTime(nil)
+		if !needsTime(bp) {
+			// The time column (bp.scan[0]) is left unread, and each record
+			// gets a null one in its place: every row passes.
+			scan, fill = bp.scan[1:], make([]*nullTime, len(aggs))
+			for i := range fill {
+				fill[i] = &nullTime{typ: bp.scanTypes[0]}
+			}
+		}
+		err := ps.ScanParallel(ctx, scan, dictColumns(bp), len(aggs), func(w, task int, rec arrow.Record) error {
+			if fill != nil {
+				rec = fill[w].prepend(rec)
+				defer rec.Release()
+			}
 			return aggs[w].addTask(task, rec)
 		})
 		if err != nil {
@@ -470,6 +485,61 @@ func (e *Engine) runAggregate(ctx context.Context, snap Snapshot, bp *boundPlan)
 		}
 	}
 	return a.result(e.opts.MaxRows)
+}
+
+// needsTime reports whether an aggregate query reads the time column's
+// values: a time range, a WHERE, GROUP BY or aggregate on it, or first()
+// and last(), which order by it. A full-table aggregate of other columns
+// does not, and its scan leaves the column (one of the largest to
+// decompress, nearly every value distinct) unread.
+func needsTime(bp *boundPlan) bool {
+	if bp.filter || slices.Contains(bp.filterCols, 0) {
+		return true
+	}
+	for _, g := range bp.agg.groups {
+		if g.pos == 0 {
+			return true
+		}
+	}
+	for _, it := range bp.agg.items {
+		switch {
+		case it.fn == aggFirst || it.fn == aggLast:
+			return true
+		case it.fn != aggNone && it.fn != aggCountStar && it.val.pos == 0:
+			return true
+		}
+	}
+	return false
+}
+
+// nullTime puts a time column of nulls in front of the records of a scan
+// that left it out (needsTime), so that they have the shape the
+// aggregator expects; its buffers (zeros) are shared by the records of
+// one worker.
+type nullTime struct {
+	typ   arrow.DataType
+	zeros []byte
+}
+
+// prepend returns rec with a null time column in front (to be released).
+func (nt *nullTime) prepend(rec arrow.Record) arrow.Record {
+	n := int(rec.NumRows())
+	if len(nt.zeros) < n*8 {
+		nt.zeros = make([]byte, max(n*8, 64<<10*8))
+	}
+	bits := memory.NewBufferBytes(nt.zeros[:(n+7)/8])
+	vals := memory.NewBufferBytes(nt.zeros[:n*8])
+	data := array.NewData(nt.typ, n, []*memory.Buffer{bits, vals}, nil, n, 0)
+	ts := array.MakeFromData(data)
+	data.Release()
+	defer ts.Release()
+	fields := make([]arrow.Field, 0, rec.NumCols()+1)
+	fields = append(fields, arrow.Field{Name: "time", Type: nt.typ, Nullable: true})
+	fields = append(fields, rec.Schema().Fields()...)
+	cols := make([]arrow.Array, 0, rec.NumCols()+1)
+	cols = append(cols, ts)
+	cols = append(cols, rec.Columns()...)
+	return array.NewRecord(arrow.NewSchema(fields, nil), cols, int64(n))
 }
 
 // dictColumns names the column an aggregate query may read as an Arrow

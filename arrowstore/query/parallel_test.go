@@ -67,6 +67,10 @@ func TestParallelAggregateMatchesSequential(t *testing.T) {
 		"SELECT device FROM m GROUP BY device ORDER BY max(v) DESC, device LIMIT 5",
 		"SELECT device, count(x), sum(x), min(x), max(x), avg(j), min(j), max(j), first(x), last(j) FROM m GROUP BY device",
 		"SELECT count(*), count(x), count(j), sum(j) FROM m WHERE x IS NULL OR j > 2",
+		// The time column left unread (needsTime), or not: no column at
+		// all; a time range.
+		"SELECT count(*) FROM m",
+		"SELECT k, count(*), sum(v) FROM m WHERE ts >= '2023-11-14T22:13:40Z' GROUP BY k",
 	}
 	for _, q := range queries {
 		want, err := seq.Query(context.Background(), q)
