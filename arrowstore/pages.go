@@ -383,6 +383,18 @@ func setBits(b []byte, from, n int, set bool) {
 	}
 }
 
+// pageRun takes the next run of the current page for the rows from total
+// on, up to n: k rows, v of them with a value, their validity set in valid.
+func (d *directColumn) pageRun(valid *validity, total int64, n int) (k, v int, err error) {
+	k = int(min(int64(n)-total, int64(d.pg.left)))
+	if d.pg.allDef {
+		valid.all(int(total), k)
+		return k, k, nil
+	}
+	v, err = d.levelBits(valid, int(total), k)
+	return k, v, err
+}
+
 // levelBits reads the 1-bit definition levels of the current page's next
 // k rows into bits [from, from+k) of v, returning how many are set.
 func (d *directColumn) levelBits(v *validity, from, k int) (int, error) {

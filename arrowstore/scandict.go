@@ -244,16 +244,9 @@ func (d *directDictColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.A
 			return nil, err
 		}
 		if d.cr == nil {
-			// A run of the current page.
-			k := int(min(int64(n)-total, int64(d.pg.left)))
-			v := k
-			if !d.pg.allDef {
-				var err error
-				if v, err = d.levelBits(&valid, int(total), k); err != nil {
-					return nil, err
-				}
-			} else {
-				valid.all(int(total), k)
+			k, v, err := d.pageRun(&valid, total, n)
+			if err != nil {
+				return nil, err
 			}
 			if err := d.indices(idx[nvals : nvals+v]); err != nil {
 				return nil, err

@@ -487,16 +487,9 @@ func (d *directColumn) read(rdr *file.Reader, n int, pool *bufPool) (arrow.Array
 		want := int64(n) - total
 		b := vals.Bytes()
 		if d.cr == nil {
-			// A run of the current page.
-			k := int(min(want, int64(d.pg.left)))
-			v := k
-			if !d.pg.allDef {
-				var err error
-				if v, err = d.levelBits(&valid, int(total), k); err != nil {
-					return nil, err
-				}
-			} else {
-				valid.all(int(total), k)
+			k, v, err := d.pageRun(&valid, total, n)
+			if err != nil {
+				return nil, err
 			}
 			if err := d.fixedValues(b[nvals*d.width : (nvals+v)*d.width]); err != nil {
 				return nil, err
