@@ -240,11 +240,9 @@ func (s *Store) SyncTo(seq uint64) error {
 	return nil
 }
 
-// Durable reports whether the log record seq (a WriteResult.LogSeq; 0 for
-// none) is on disk already, without waiting.
-func (s *Store) Durable(seq uint64) bool {
-	return seq == 0 || s.wal.Synced() >= seq
-}
+// DurableSeq returns the highest log record seq (WriteResult.LogSeq) known
+// to be on disk: every record up to it is.
+func (s *Store) DurableSeq() uint64 { return s.wal.Synced() }
 
 // normalizeLocked checks rs against the tables' schemas and fills
 // s.normRows with the accepted rows, values fitted to their columns (ints

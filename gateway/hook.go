@@ -245,8 +245,8 @@ func (h *ingestHook) drain(lane *ackLane) {
 
 		syncErr := h.ingest.WaitDurable(Outcome{LogSeq: batch[0].out.LogSeq})
 		if syncErr == nil {
-			n := 1
-			for n < len(batch) && h.ingest.Durable(batch[n].out) {
+			n, upTo := 1, h.ingest.DurableSeq()
+			for n < len(batch) && batch[n].out.LogSeq <= upTo {
 				n++
 			}
 			batch = batch[:n]

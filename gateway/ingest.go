@@ -155,9 +155,10 @@ func (in *Ingester) WaitDurable(out Outcome) error {
 	return out.waitForwarded()
 }
 
-// Durable reports whether the rows (and dead letters) Submit wrote for out
-// are on disk already; it does not wait, nor cover forwarding.
-func (in *Ingester) Durable(out Outcome) bool { return in.store.Durable(out.LogSeq) }
+// DurableSeq returns how far the store's log is on disk: the rows (and
+// dead letters) Submit wrote for an Outcome with LogSeq <= it are durable
+// (forwarding aside).
+func (in *Ingester) DurableSeq() uint64 { return in.store.DurableSeq() }
 
 // waitForwarded waits for the message's forwarding outbox entries.
 func (o Outcome) waitForwarded() error {
