@@ -13,7 +13,7 @@ import (
 	_ "embed"
 )
 
-//go:generate go run github.com/lakegate/lakegate/sdk-plugin/rust/cmd/lakegate-cargobuild -o json.wasm -lib jsonformat ./rust
+//go:generate go run github.com/lakegate/lakegate/sdk-plugin/rust/cmd/lakegate-cargobuild -o json.wasm -lib jsonformat -version-file rust/rustc-version ./rust
 
 // ID is the formatter's registry id, as routes name it.
 const ID = "json"

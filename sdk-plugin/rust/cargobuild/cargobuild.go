@@ -49,6 +49,17 @@ func Find(ctx context.Context) (Toolchain, error) {
 	return tc, nil
 }
 
+// Version returns the first line of `rustc --version` (say "rustc
+// 1.63.0"): the bytes Build gives depend on it.
+func (tc Toolchain) Version(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, tc.Rustc, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", tc.Rustc, err)
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line, nil
+}
+
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v

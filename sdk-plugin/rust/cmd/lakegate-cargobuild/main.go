@@ -18,6 +18,7 @@ import (
 func main() {
 	out := flag.String("o", "", "output .wasm file")
 	lib := flag.String("lib", "", "the crate's library name (its [package] name with - as _)")
+	versionFile := flag.String("version-file", "", "also write the rustc version the module was built with to this file")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: lakegate-cargobuild -o OUT.wasm -lib NAME CRATE_DIR")
 		flag.PrintDefaults()
@@ -27,17 +28,26 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*out, *lib, flag.Arg(0)); err != nil {
+	if err := run(*out, *lib, flag.Arg(0), *versionFile); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(out, lib, dir string) error {
+func run(out, lib, dir, versionFile string) error {
 	ctx := context.Background()
 	tc, err := cargobuild.Find(ctx)
 	if err != nil {
 		return err
+	}
+	if versionFile != "" {
+		v, err := tc.Version(ctx)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(versionFile, []byte(v+"\n"), 0o644); err != nil {
+			return err
+		}
 	}
 	target, err := os.MkdirTemp("", "lakegate-cargobuild-")
 	if err != nil {
