@@ -482,6 +482,13 @@ func (a *aggregator) fold(j int, it boundAggItem, rec arrow.Record, sel, gids []
 	}
 }
 
+// minTakes reports whether min replaces cur with v, in cmp.Compare's
+// order (NaN first) without its branches: v < cur, or v is NaN and cur is
+// not. maxTakes is its mirror: v > cur, or cur is NaN and v is not.
+func minTakes(v, cur float64) bool { return v < cur || v != v && cur == cur }
+
+func maxTakes(v, cur float64) bool { return v > cur || cur != cur && v == v }
+
 // foldMinMaxHot is foldMinMax's float64 case over hotFloats' copies.
 func foldMinMaxHot(h []hotFloat, isMin bool, x *array.Float64, nulls bool, sel, gids []int32) {
 	vals := x.Float64Values()
@@ -492,7 +499,7 @@ func foldMinMaxHot(h []hotFloat, isMin bool, x *array.Float64, nulls bool, sel, 
 				continue
 			}
 			s := &h[gids[k]]
-			if v := vals[i]; s.n == 0 || v < s.f || v != v && s.f == s.f {
+			if v := vals[i]; s.n == 0 || minTakes(v, s.f) {
 				s.f = v
 			}
 			s.n++
@@ -504,7 +511,7 @@ func foldMinMaxHot(h []hotFloat, isMin bool, x *array.Float64, nulls bool, sel, 
 			continue
 		}
 		s := &h[gids[k]]
-		if v := vals[i]; s.n == 0 || v > s.f || s.f != s.f && v == v {
+		if v := vals[i]; s.n == 0 || maxTakes(v, s.f) {
 			s.f = v
 		}
 		s.n++
@@ -531,9 +538,6 @@ func foldMinMax(st []aggState, w, j int, it boundAggItem, arr arrow.Array, nulls
 			s.n++
 		}
 	case *array.Float64:
-		// cmp.Compare's order (NaN first), without its branches: min
-		// takes v if v < s.f or v is NaN and s.f is not; max if v > s.f
-		// or s.f is NaN and v is not.
 		vals := x.Float64Values()
 		if sign > 0 {
 			for k, i := range sel {
@@ -541,7 +545,7 @@ func foldMinMax(st []aggState, w, j int, it boundAggItem, arr arrow.Array, nulls
 					continue
 				}
 				s := &st[int(gids[k])*w+j]
-				if v := vals[i]; s.n == 0 || v < s.f || v != v && s.f == s.f {
+				if v := vals[i]; s.n == 0 || minTakes(v, s.f) {
 					s.f = v
 				}
 				s.n++
@@ -553,7 +557,7 @@ func foldMinMax(st []aggState, w, j int, it boundAggItem, arr arrow.Array, nulls
 				continue
 			}
 			s := &st[int(gids[k])*w+j]
-			if v := vals[i]; s.n == 0 || v > s.f || s.f != s.f && v == v {
+			if v := vals[i]; s.n == 0 || maxTakes(v, s.f) {
 				s.f = v
 			}
 			s.n++
