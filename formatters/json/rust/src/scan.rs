@@ -414,23 +414,11 @@ impl<'a> Scanner<'a> {
             } else if c == b'\\' {
                 let (n, _) = unescape(data, i)?;
                 i += n;
-            } else if c < 0x20 {
-                return Err(err_at(data, i, &format!("control character {} in string", quote_byte(c))));
-            } else if c < 0x80 {
-                i += 1;
             } else {
-                let size = utf8_size(data, i);
-                if size == 0 {
-                    return Err(err_at(data, i, "invalid UTF-8 in string"));
-                }
-                i += size;
+                i += string_char(data, i)?;
             }
         }
-        Err(err_at(
-            data,
-            data.len(),
-            &format!("unexpected end of input in string starting at {}", where_(data, self.pos)),
-        ))
+        Err(unterminated_string(data, self.pos))
     }
 
     /// Reads the next value and returns its JSON text.
@@ -520,23 +508,39 @@ fn read_string_slow<'a: 'k, 'k>(data: &'a [u8], pos: &mut usize, buf: &'k mut Ve
             buf.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
             i += n;
             copied = i;
-        } else if c < 0x20 {
-            return Err(err_at(data, i, &format!("control character {} in string", quote_byte(c))));
-        } else if c < 0x80 {
-            i += 1;
         } else {
-            let size = utf8_size(data, i);
-            if size == 0 {
-                return Err(err_at(data, i, "invalid UTF-8 in string"));
-            }
-            i += size;
+            i += string_char(data, i)?;
         }
     }
-    Err(err_at(
+    Err(unterminated_string(data, start - 1))
+}
+
+/// string_char returns the size of the character at i inside a string
+/// (neither quote nor backslash): 1 for ASCII, the UTF-8 sequence's length
+/// otherwise; an error for a control character or invalid UTF-8.
+#[inline]
+fn string_char(data: &[u8], i: usize) -> Result<usize, JErr> {
+    let c = data[i];
+    if c < 0x20 {
+        return Err(err_at(data, i, &format!("control character {} in string", quote_byte(c))));
+    }
+    if c < 0x80 {
+        return Ok(1);
+    }
+    match utf8_size(data, i) {
+        0 => Err(err_at(data, i, "invalid UTF-8 in string")),
+        size => Ok(size),
+    }
+}
+
+/// unterminated_string is the error for a string (its quote at quote) that
+/// the input ends in.
+fn unterminated_string(data: &[u8], quote: usize) -> JErr {
+    err_at(
         data,
         data.len(),
-        &format!("unexpected end of input in string starting at {}", where_(data, start - 1)),
-    ))
+        &format!("unexpected end of input in string starting at {}", where_(data, quote)),
+    )
 }
 
 /// Decodes the escape at data[i] ('\\'): its length and character.
