@@ -50,7 +50,7 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.acks = &ingestHook{ctx: runCtx, ingest: g.ingester, broker: g.broker, maxPending: bc.ReceiveMaximum,
+	g.acks = &ingestHook{ctx: runCtx, ingest: g.ingester, queue: g.queue, broker: g.broker, maxPending: bc.ReceiveMaximum,
 		log: g.log.With("component", "ingest")}
 	hooks := []mqtt.Hook{
 		authHook,

@@ -33,6 +33,7 @@ func (g *Gateway) serveExport(w http.ResponseWriter, r *http.Request) {
 		writeQueryError(w, http.StatusBadRequest, err, start)
 		return
 	}
+	g.queue.settle(r.Context())
 	snap, err := g.store.Snapshot(table, tr)
 	if err != nil {
 		status := http.StatusInternalServerError

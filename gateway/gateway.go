@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,8 @@ type Gateway struct {
 	reloadMu  sync.Mutex // one Reload at a time
 	closing   atomic.Bool
 	ingester  *Ingester
-	acks      *ingestHook // the broker hook; its ack lanes are a queue on /metrics
+	acks      *ingestHook  // the broker hook; its ack lanes are a queue on /metrics
+	queue     *ingestQueue // QoS 0 messages on their way to the store
 	engine    *query.Engine
 	broker    *mqtt.Server
 	mqttLns   []listeners.Listener
@@ -215,7 +217,8 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("starting forwarding: %w", err)
 	}
 	g.ingester.fwd = g.forwarding
-	g.engine = query.NewEngine(query.StoreSource(g.store), query.Options{Logger: g.log.With("component", "query"), MaxRows: g.cfg.Query.MaxRows, Parallelism: g.cfg.Query.Parallelism})
+	g.queue = newIngestQueue(runCtx, g.ingester, g.log.With("component", "ingest"), runtime.GOMAXPROCS(0))
+	g.engine = query.NewEngine(settledSource{query.StoreSource(g.store).(listingSource), g.queue}, query.Options{Logger: g.log.With("component", "query"), MaxRows: g.cfg.Query.MaxRows, Parallelism: g.cfg.Query.Parallelism})
 
 	if err := g.startBroker(runCtx); err != nil {
 		return err
@@ -311,6 +314,9 @@ func (g *Gateway) Close() error {
 					cl.Stop(errShuttingDown)
 				}
 			}
+		}
+		if g.queue != nil && !runBounded(ctx, g.queue.close) {
+			g.log.Warn("shutdown deadline: QoS 0 messages still queued for the store", "timeout", timeout)
 		}
 		if g.ingester != nil && !runBounded(ctx, g.waitInflight) {
 			g.log.Warn("shutdown deadline: cancelling messages still being formatted; they are not acknowledged", "timeout", timeout)

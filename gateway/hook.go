@@ -20,7 +20,7 @@ import (
 )
 
 // ingestHook takes every PUBLISH inside the broker and hands it to the
-// Ingester before it is acknowledged or delivered. Taking messages in a hook
+// Ingester (a QoS 1/2 one before it is acknowledged or delivered). Taking messages in a hook
 // rather than as a subscriber means nothing is dropped when the store is
 // slower than the publishers (mochi drops QoS 0 messages for a subscriber
 // 8,192 messages behind).
@@ -39,12 +39,19 @@ import (
 // (QoS 0, not routed) waits for the lane to empty first, so delivery order
 // is kept too.
 //
+// A QoS 0 message has no acknowledgement to hold back: OnPublish hands it
+// to the ingest queue (ingestqueue.go), which stores it in the background
+// with others, and lets mochi deliver it at once. The client's next QoS 1/2
+// message waits until the queue has stored it, so an acknowledgement still
+// covers everything the client sent before.
+//
 // A message that cannot be stored is in the dead-letter table (as durably
 // as the message) before its negative acknowledgement goes out.
 type ingestHook struct {
 	mqtt.HookBase
 	ctx    context.Context
 	ingest *Ingester
+	queue  *ingestQueue // QoS 0 messages; nil stores them on the connection's goroutine
 	broker *mqtt.Server
 	log    *slog.Logger
 	// maxPending bounds a connection's unacknowledged messages; past it the
@@ -89,6 +96,10 @@ type ackLane struct {
 	mu    sync.Mutex
 	queue []*pendingAck
 	gone  bool // the connection ended: forget the lane once it is empty
+	// queued is the client's last QoS 0 message in the ingest queue; its
+	// next QoS 1/2 message waits for it. Only the connection's goroutine
+	// uses it.
+	queued ticket
 }
 
 // resendOf returns the message pending in lane that pk is a QoS 2 resend
@@ -148,9 +159,21 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	for _, p := range pk.Properties.User {
 		msg.UserProperties = append(msg.UserProperties, rows.Property{Key: p.Key, Value: p.Val})
 	}
+	if pk.FixedHeader.Qos == 0 && h.queue != nil {
+		if t, ok := h.queue.add(&msg); ok {
+			// Stored in the background; delivered behind what is pending.
+			lane := h.laneOf(cl, true)
+			lane.queued = t
+			h.waitDrained(lane)
+			return pk, nil
+		}
+	}
 	lane := h.laneOf(cl, pk.FixedHeader.Qos > 0)
 	if pk.FixedHeader.Qos > 0 {
 		h.waitForRoom(lane)
+		// An acknowledgement says that what the client sent before is stored.
+		lane.queued.wait(h.ctx)
+		lane.queued = ticket{}
 	}
 	if orig := resendOf(lane, pk); orig != nil {
 		// A resend of a message still waiting in the lane: answer it after
@@ -442,6 +465,9 @@ func (h *ingestHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 // Stop waits for the lanes to finish answering, so none writes to the
 // store after it is closed. mochi calls it when the broker closes.
 func (h *ingestHook) Stop() error {
+	if h.queue != nil {
+		h.queue.close()
+	}
 	h.running.Wait()
 	return nil
 }

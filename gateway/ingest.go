@@ -180,17 +180,77 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 
+	out, rs, err := in.prepare(ctx, rt, msg)
+	if err != nil || len(rs) == 0 {
+		return out, err
+	}
+	res, err := in.store.Write(ctx, rs, false)
+	return in.settle(ctx, msg, out, rs, res, err)
+}
+
+// SubmitBatch is Submit for several messages: each is routed and formatted
+// as Submit does, and the rows of all go to the store in one write (one
+// log record), which is what makes it cheaper per message. report is
+// called for every message, in order, with what Submit would have
+// returned for it.
+func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, report func(i int, out Outcome, err error)) {
+	rt := in.acquire()
+	defer rt.mu.RUnlock()
+
+	type pending struct {
+		out    Outcome
+		lo, hi int // the message's rows in all
+	}
+	var all []rows.Row
+	waiting := make([]pending, 0, len(msgs))
+	idx := make([]int, 0, len(msgs)) // message index of each pending entry
+	for i, msg := range msgs {
+		out, rs, err := in.prepare(ctx, rt, msg)
+		if err != nil || len(rs) == 0 {
+			report(i, out, err)
+			continue
+		}
+		waiting = append(waiting, pending{out: out, lo: len(all), hi: len(all) + len(rs)})
+		idx = append(idx, i)
+		all = append(all, rs...)
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	res, werr := in.store.Write(ctx, all, false)
+	rej := res.Rejected // in row order
+	for k, p := range waiting {
+		one := arrowstore.WriteResult{LogSeq: res.LogSeq}
+		for len(rej) > 0 && rej[0].Index < p.hi {
+			one.Rejected = append(one.Rejected, arrowstore.Rejection{Index: rej[0].Index - p.lo, Err: rej[0].Err})
+			rej = rej[1:]
+		}
+		if werr == nil {
+			one.Stored = p.hi - p.lo - len(one.Rejected)
+		}
+		if one.Stored == 0 && len(one.Rejected) == 0 {
+			one.LogSeq = 0
+		}
+		out, err := in.settle(ctx, msgs[idx[k]], p.out, all[p.lo:p.hi], one, werr)
+		report(idx[k], out, err)
+	}
+}
+
+// prepare routes and formats msg and hands what it forwards upstream to
+// the forwarder. It returns rows only when they are to be stored; every
+// other outcome (not routed, no rows, a dead letter) is final and counted.
+func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message) (Outcome, []rows.Row, error) {
 	m, ok, err := rt.router.Match(msg.Topic)
 	if !ok {
 		in.stats.Unrouted.Add(1)
-		return Outcome{}, nil
+		return Outcome{}, nil, nil
 	}
 	rt.router.countMatch(m.Index)
 	out := Outcome{Routed: true, Table: m.Table}
 	if err != nil {
 		in.stats.BadTopic.Add(1)
 		in.deadLetter(ctx, msg, &out, m.Table, "bad_topic", err.Error(), msg.Payload)
-		return out, err
+		return out, nil, err
 	}
 	rs, err := rt.format(ctx, msg, &m) // per-message format, gzip, topic columns (topicformat.go)
 	if err != nil {
@@ -204,21 +264,26 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 		}
 		err = fmt.Errorf("formatting for table %s with %s: %w", m.Table, m.Formatter, err)
 		in.deadLetter(ctx, msg, &out, m.Table, code, err.Error(), msg.Payload)
-		return out, err
+		return out, nil, err
 	}
 	if out.forwarded, err = in.fwd.forward(ctx, msg, rs); err != nil {
-		return out, err
+		return out, nil, err
 	}
 	if len(rs) == 0 {
 		in.stats.Stored.Add(1)
-		return out, nil
 	}
-	res, err := in.store.Write(ctx, rs, false)
+	return out, rs, nil
+}
+
+// settle records what the store did with msg's rows rs (the result res,
+// or the error err of the write that took them): counters, a dead letter
+// per rejected row, and the message's outcome.
+func (in *Ingester) settle(ctx context.Context, msg *rows.Message, out Outcome, rs []rows.Row, res arrowstore.WriteResult, err error) (Outcome, error) {
 	if err != nil {
 		// Not a dead letter: the message is refused (or its client
 		// disconnected) so that it is sent again once the store recovers.
 		in.stats.StoreFailed.Add(1)
-		return out, fmt.Errorf("storing rows of table %s: %w", m.Table, err)
+		return out, fmt.Errorf("storing rows of table %s: %w", out.Table, err)
 	}
 	out.Stored, out.Rejected = res.Stored, len(res.Rejected)
 	out.wrote(res.LogSeq)
@@ -227,7 +292,7 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 		in.stats.RowsRejected.Add(int64(len(res.Rejected)))
 		for _, r := range res.Rejected {
 			in.log.Warn("row rejected", "topic", msg.Topic, "client", msg.ClientID, "row", r.Index, "reason", r.Err)
-			in.deadLetter(ctx, msg, &out, m.Table, "row_rejected", fmt.Sprintf("row %d: %v", r.Index, r.Err), rowJSON(rs[r.Index]))
+			in.deadLetter(ctx, msg, &out, out.Table, "row_rejected", fmt.Sprintf("row %d: %v", r.Index, r.Err), rowJSON(rs[r.Index]))
 		}
 		if res.Stored == 0 {
 			return out, fmt.Errorf("%w: %w", ErrAllRowsRejected, res.Rejected[0].Err)

@@ -75,6 +75,7 @@ var (
 	descRouteMessages   = desc("route_messages_total", "Messages each route took (since the last reload).", "route")
 	descTableRows       = desc("table_rows_written_total", "Rows written to each table (replayed from the log at start included).", "table")
 	descAcksPending     = desc("ingest_acks_pending", "QoS 1/2 messages written and waiting for the disk before their acknowledgement.")
+	descQueued          = desc("ingest_queued", "QoS 0 messages taken by the broker and not yet stored.")
 )
 
 // histogram sends s as a Prometheus histogram.
@@ -93,7 +94,7 @@ func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
 		descClients, descBrokerIn, descBrokerOut, descBrokerDropped, descRetained, descInflight, descSubscriptions,
 		descFormatterTime, descWALSyncTime, descFwdItems, descFwdQueued, descFwdBytes, descFwdConnected,
 		descFwdConnects, descFwdPubErrors, descSrcMessages, descSrcConnected, descSrcConnects,
-		descRouteMessages, descTableRows, descAcksPending} {
+		descRouteMessages, descTableRows, descAcksPending, descQueued} {
 		ch <- d
 	}
 }
@@ -122,6 +123,9 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range rt.router.Messages() {
 			counter(descRouteMessages, float64(r.Messages), r.Topic)
 		}
+	}
+	if g.queue != nil {
+		gauge(descQueued, float64(g.queue.pending()))
 	}
 	if g.acks != nil {
 		gauge(descAcksPending, float64(g.acks.pending()))

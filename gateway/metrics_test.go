@@ -60,6 +60,7 @@ func TestMetricsMove(t *testing.T) {
 			`lakegate_table_rows_written_total{table="m"}`:                           5,
 			`lakegate_table_rows_written_total{table="dead_letters"}`:                1,
 			`lakegate_ingest_acks_pending`:                                           0,
+			`lakegate_ingest_queued`:                                                 0,
 		} {
 			if got := scrape(t, h, sample); got != want {
 				return fmt.Errorf("%s = %v, want %v", sample, got, want)

@@ -121,6 +121,33 @@ type decoder struct {
 	// strs are the string values of the output being decoded, copied
 	// together once it is read.
 	strs []strValue
+	// rowChunk and colChunk are fresh memory that outputs' rows and
+	// columns are cut from, so that a message costs no allocation of its
+	// own for them. A piece is handed out once and never reused: the rows
+	// returned belong to the caller.
+	rowChunk []rows.Row
+	colChunk []rows.Column
+}
+
+// Chunk sizes, in rows and columns: one allocation serves about a hundred
+// typical messages. An output larger than a quarter chunk gets its own.
+const (
+	rowChunkLen = 256
+	colChunkLen = 1024
+)
+
+// cut returns n zeroed elements from the front of *chunk, refilling it
+// with a fresh chunk of size elements when it is too short.
+func cut[T any](chunk *[]T, n, size int) []T {
+	if n > size/4 {
+		return make([]T, n)
+	}
+	if n > len(*chunk) {
+		*chunk = make([]T, size)
+	}
+	s := (*chunk)[:n:n]
+	*chunk = (*chunk)[n:]
+	return s
 }
 
 // strValue is a string value in an output: its column (an index in the
@@ -192,8 +219,8 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 		}
 		return nil, nil
 	}
-	result := make([]rows.Row, nrows)
-	cols := make([]rows.Column, ncols)
+	result := cut(&d.rowChunk, int(nrows), rowChunkLen)
+	cols := cut(&d.colChunk, int(ncols), colChunkLen)
 	d.strs = d.strs[:0]
 	strBytes := 0
 	off, ci := outputHeaderSize, uint32(0)

@@ -104,8 +104,12 @@ func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 	if err := bare.AddListener(bareLn); err != nil {
 		return fmt.Errorf("starting bare broker: %w", err)
 	}
-	if err := bare.Serve(); err != nil {
-		return fmt.Errorf("starting bare broker: %w", err)
+	// Goroutines inherit profiler labels: each broker's connections carry
+	// its name, so `go tool pprof -tagfocus target=gateway` shows one alone.
+	var serveErr error
+	pprof.Do(ctx, pprof.Labels("target", "bare"), func(context.Context) { serveErr = bare.Serve() })
+	if serveErr != nil {
+		return fmt.Errorf("starting bare broker: %w", serveErr)
 	}
 	defer bare.Close()
 
@@ -132,8 +136,9 @@ storage: {dir: %q}
 	if err != nil {
 		return err
 	}
-	if err := gw.Start(ctx); err != nil {
-		return err
+	pprof.Do(ctx, pprof.Labels("target", "gateway"), func(ctx context.Context) { serveErr = gw.Start(ctx) })
+	if serveErr != nil {
+		return serveErr
 	}
 	defer gw.Close()
 
@@ -193,7 +198,11 @@ func drive(ctx context.Context, addr, target string, qos, n, window int, d time.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent, err := c.run(ctx, i, qos, window, deadline, seq)
+			var sent int64
+			var err error
+			pprof.Do(ctx, pprof.Labels("target", target+"-load"), func(ctx context.Context) {
+				sent, err = c.run(ctx, i, qos, window, deadline, seq)
+			})
 			total.Add(sent)
 			if err != nil {
 				errs <- err

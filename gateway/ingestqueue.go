@@ -1,0 +1,227 @@
+package gateway
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lakegate/lakegate/arrowstore/query"
+	"github.com/lakegate/lakegate/arrowstore/rows"
+)
+
+// ingestQueue takes QoS 0 messages off the connections' goroutines and
+// stores them in batches: nobody waits for a QoS 0 message's rows, so a
+// connection goes on reading while a worker formats what it queued, and a
+// worker writes the rows of a whole batch to the store at once (one lock,
+// one log record) with a formatter instance that stays warm in the cache.
+//
+// Each client's messages go to one shard (a queue and its worker), so they
+// are stored in the order they came. Every queued message gets a ticket in
+// its shard; a shard's done count says how many it has finished, in
+// ticket order. The broker hook waits for a client's last ticket before
+// it takes a QoS 1/2 message from that client, so an acknowledgement still
+// means that everything the client sent before is stored; a query waits
+// for every ticket handed out before it began (settle), so it sees every
+// message the gateway received before it.
+type ingestQueue struct {
+	ingest *Ingester
+	log    *slog.Logger
+	ctx    context.Context
+	seed   maphash.Seed
+	shards []*queueShard
+	wg     sync.WaitGroup
+}
+
+// queueShard is one queue and the state of its worker.
+type queueShard struct {
+	mu     sync.Mutex // hands out tickets in the order messages enter ch
+	ch     chan *rows.Message
+	closed bool
+	queued uint64 // tickets handed out, under mu
+
+	doneMu   sync.Mutex
+	done     uint64        // messages finished, in ticket order
+	progress chan struct{} // closed (and replaced) whenever done grows
+}
+
+// Queue sizes. A batch is what a worker takes at once; a shard holds at
+// most queueDepth messages, after which connections wait (TCP
+// backpressure, as for a slow store).
+const (
+	maxBatch   = 128
+	queueDepth = 8192
+	// settleWait bounds how long a query waits for the messages queued
+	// before it; past it the query runs on what is stored.
+	settleWait = 5 * time.Second
+)
+
+// newIngestQueue starts workers shards, each with its own worker.
+func newIngestQueue(ctx context.Context, in *Ingester, log *slog.Logger, workers int) *ingestQueue {
+	q := &ingestQueue{ingest: in, log: log, ctx: ctx, seed: maphash.MakeSeed()}
+	for range max(workers, 1) {
+		s := &queueShard{ch: make(chan *rows.Message, queueDepth), progress: make(chan struct{})}
+		q.shards = append(q.shards, s)
+		q.wg.Add(1)
+		go q.work(s)
+	}
+	return q
+}
+
+// ticket is a place in a shard's order; the zero ticket is already done.
+type ticket struct {
+	shard *queueShard
+	n     uint64
+}
+
+// add queues msg behind the client's earlier messages and returns its
+// ticket. ok is false once the queue is closed: the caller stores the
+// message itself.
+func (q *ingestQueue) add(msg *rows.Message) (t ticket, ok bool) {
+	s := q.shards[maphash.String(q.seed, msg.ClientID)%uint64(len(q.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ticket{}, false
+	}
+	s.ch <- msg // may wait for room: backpressure on the connection
+	s.queued++
+	return ticket{shard: s, n: s.queued}, true
+}
+
+// wait returns once t's message is finished, or ctx ends.
+func (t ticket) wait(ctx context.Context) bool {
+	if t.shard == nil {
+		return true
+	}
+	return t.shard.waitDone(ctx, t.n)
+}
+
+// waitDone returns once n messages are finished, or ctx ends.
+func (s *queueShard) waitDone(ctx context.Context, n uint64) bool {
+	for {
+		s.doneMu.Lock()
+		done, progress := s.done, s.progress
+		s.doneMu.Unlock()
+		if done >= n {
+			return true
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// finished records that n more messages are finished.
+func (s *queueShard) finished(n int) {
+	s.doneMu.Lock()
+	s.done += uint64(n)
+	close(s.progress)
+	s.progress = make(chan struct{})
+	s.doneMu.Unlock()
+}
+
+// settle waits until every message queued before the call is finished (or
+// settleWait passes): what a query must see.
+func (q *ingestQueue) settle(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, settleWait)
+	defer cancel()
+	for _, s := range q.shards {
+		s.mu.Lock()
+		n := s.queued
+		s.mu.Unlock()
+		if !s.waitDone(ctx, n) {
+			q.log.Warn("query runs before the messages queued ahead of it are stored", "waited", settleWait)
+			return
+		}
+	}
+}
+
+// work stores a shard's messages, a batch at a time, until it is closed
+// and empty.
+func (q *ingestQueue) work(s *queueShard) {
+	defer q.wg.Done()
+	batch := make([]*rows.Message, 0, maxBatch)
+	for msg := range s.ch {
+		batch = append(batch[:0], msg)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-s.ch:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		q.ingest.SubmitBatch(q.ctx, batch, func(i int, out Outcome, err error) {
+			if err != nil && out.Routed {
+				m := batch[i]
+				code := reasonFor(err)
+				q.log.Warn("message not stored", "topic", m.Topic, "client", m.ClientID, "qos", m.QoS,
+					"reason_code", code.Code, "reason", err)
+			}
+		})
+		clear(batch) // the payloads can go
+		s.finished(len(batch))
+	}
+}
+
+// close stops taking messages and returns once every queued one is stored.
+func (q *ingestQueue) close() {
+	for _, s := range q.shards {
+		s.mu.Lock()
+		if !s.closed {
+			s.closed = true
+			close(s.ch)
+		}
+		s.mu.Unlock()
+	}
+	q.wg.Wait()
+}
+
+// pending returns how many queued messages are not finished yet.
+func (q *ingestQueue) pending() int {
+	n := 0
+	for _, s := range q.shards {
+		s.mu.Lock()
+		queued := s.queued
+		s.mu.Unlock()
+		s.doneMu.Lock()
+		n += int(queued - s.done)
+		s.doneMu.Unlock()
+	}
+	return n
+}
+
+// settledSource is the store as a query source, which first lets the
+// ingest queue store what was received before the query.
+type settledSource struct {
+	store listingSource
+	queue *ingestQueue
+}
+
+// listingSource is what query.StoreSource returns.
+type listingSource interface {
+	query.Source
+	query.TableLister
+}
+
+var _ query.TableLister = settledSource{}
+
+// Tables implements query.TableLister.
+func (s settledSource) Tables() []string {
+	s.queue.settle(context.Background())
+	return s.store.Tables()
+}
+
+// Snapshot implements query.Source.
+func (s settledSource) Snapshot(table string, tr query.TimeRange) (query.Snapshot, error) {
+	s.queue.settle(context.Background())
+	return s.store.Snapshot(table, tr)
+}

@@ -1,0 +1,233 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/lakegate/lakegate/gateway"
+)
+
+// The ingest queue (ingestqueue.go) stores QoS 0 messages in the
+// background, in batches. These tests hold it to what the gateway promised
+// before it existed: a query sees every message received before it, an
+// acknowledgement covers everything the client sent before, a shutdown
+// stores what was queued, and a batch gives each message the outcome it
+// would have had alone.
+
+// rawClient is an MQTT 5 connection without a client library, for
+// sending many packets in one write.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr, clientID string) *rawClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	writePacket(t, conn, packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
+		ProtocolVersion: 5,
+		Connect:         packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: clientID},
+	})
+	if typ, body := splitPacket(readPacket(t, c.r)); typ != packets.Connack || len(body) < 2 || body[1] != 0 {
+		t.Fatalf("CONNACK: type %d body % x", typ, body)
+	}
+	return c
+}
+
+// publishAll sends every message in one write; QoS 1 ones get packet ids
+// from 1 up.
+func (c *rawClient) publishAll(msgs []rawMsg) {
+	c.t.Helper()
+	var buf bytes.Buffer
+	id := uint16(0)
+	for _, m := range msgs {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: m.qos}, TopicName: m.topic,
+			ProtocolVersion: 5, Payload: []byte(m.payload)}
+		if m.qos > 0 {
+			id++
+			pk.PacketID = id
+		}
+		if err := pk.PublishEncode(&buf); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	if _, err := c.conn.Write(buf.Bytes()); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// ping sends PINGREQ and waits for PINGRESP, reading past acknowledgements:
+// the broker handles a connection's packets in order, so by then every
+// message sent before has been taken.
+func (c *rawClient) ping() {
+	c.t.Helper()
+	if _, err := c.conn.Write([]byte{packets.Pingreq << 4, 0}); err != nil {
+		c.t.Fatal(err)
+	}
+	for {
+		if typ, _ := splitPacket(readPacket(c.t, c.r)); typ == packets.Pingresp {
+			return
+		}
+	}
+}
+
+// nextAck reads up to the next PUBACK and returns its packet id and reason.
+func (c *rawClient) nextAck() (uint16, byte) {
+	c.t.Helper()
+	for {
+		typ, body := splitPacket(readPacket(c.t, c.r))
+		if typ != packets.Puback {
+			continue
+		}
+		code := byte(0)
+		if len(body) > 2 {
+			code = body[2]
+		}
+		return uint16(body[0])<<8 | uint16(body[1]), code
+	}
+}
+
+type rawMsg struct {
+	topic, payload string
+	qos            byte
+}
+
+// readings returns n QoS 0 messages to db/write/{table} with n = 0..n-1.
+func readings(table string, n int) []rawMsg {
+	base := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).UnixMilli()
+	msgs := make([]rawMsg, n)
+	for i := range msgs {
+		msgs[i] = rawMsg{topic: "db/write/" + table, payload: fmt.Sprintf(`{"ts":%d,"n":%d,"v":%d.5}`, base+int64(i), i, i)}
+	}
+	return msgs
+}
+
+// TestQoS0QueryAfterPublish: a query sees every QoS 0 message that reached
+// the gateway before it, though they are stored in the background.
+func TestQoS0QueryAfterPublish(t *testing.T) {
+	gw := startGateway(t, t.TempDir(), "")
+	const n = 3000
+	c := dialRaw(t, gw.MQTTAddrs()[0], "q0-query")
+	c.publishAll(readings("q0", n))
+	c.ping()
+	r := query(t, gw.HTTPAddr(), "SELECT count(*), max(n) FROM q0")
+	if got, want := fmt.Sprint(r.Data.Rows), fmt.Sprintf("[[%d %d]]", n, n-1); got != want {
+		t.Fatalf("right after the messages: got %s, want %s", got, want)
+	}
+}
+
+// TestQoS1AckCoversEarlierQoS0: a client's QoS 1 message is acknowledged
+// only once the QoS 0 messages it sent before are stored too.
+func TestQoS1AckCoversEarlierQoS0(t *testing.T) {
+	gw := startGateway(t, t.TempDir(), "")
+	const n = 5000
+	c := dialRaw(t, gw.MQTTAddrs()[0], "q0-then-q1")
+	msgs := readings("mixed", n+1)
+	msgs[n].qos = 1
+	c.publishAll(msgs)
+	if id, code := c.nextAck(); id != 1 || code != 0 {
+		t.Fatalf("PUBACK id %d reason %#x", id, code)
+	}
+	// Stats, not a query: a query would wait for the queue itself.
+	if got := gw.Stats().RowsStored; got != n+1 {
+		t.Fatalf("at the PUBACK %d rows are stored, want %d", got, n+1)
+	}
+}
+
+// TestCloseStoresQueuedQoS0: a gateway that shuts down stores the QoS 0
+// messages it had taken first.
+func TestCloseStoresQueuedQoS0(t *testing.T) {
+	dir := t.TempDir()
+	gw := startGateway(t, dir, "")
+	const n = 5000
+	c := dialRaw(t, gw.MQTTAddrs()[0], "q0-close")
+	c.publishAll(readings("closing", n))
+	c.ping()
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gw = startGateway(t, dir, "")
+	r := query(t, gw.HTTPAddr(), "SELECT count(*) FROM closing")
+	if got, want := fmt.Sprint(r.Data.Rows), fmt.Sprintf("[[%d]]", n); got != want {
+		t.Fatalf("after a restart: got %s rows, want %s", got, want)
+	}
+}
+
+// TestQoS0BatchOutcomes sends the same mix of messages (good, multi-row,
+// malformed, a type conflict, unrouted, a bad table name) at QoS 0, which
+// the queue stores in batches, and at QoS 1, one by one, to two gateways:
+// rows, dead letters and counters must be the same.
+func TestQoS0BatchOutcomes(t *testing.T) {
+	base := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixMilli()
+	var msgs []rawMsg
+	for i := range 400 {
+		ts := base + int64(i)
+		p := fmt.Sprintf(`{"ts":%d,"n":%d,"v":%d.25}`, ts, i, i)
+		topic := "db/write/mix"
+		switch i % 10 {
+		case 1:
+			p = fmt.Sprintf(`[{"ts":%d,"n":%d},{"ts":%d,"n":%d,"v":1}]`, ts, i, ts, i+10000)
+		case 3:
+			p = fmt.Sprintf(`{"ts":%d,"n":`, ts)
+		case 5:
+			p = fmt.Sprintf(`{"ts":%d,"n":%d,"v":"text"}`, ts, i) // v is a float column
+		case 7:
+			topic = "elsewhere/x"
+		case 9:
+			topic = "db/write/bad.name"
+		}
+		msgs = append(msgs, rawMsg{topic: topic, payload: p})
+	}
+	run := func(qos byte) (gateway.IngestStatsSnapshot, string, string) {
+		gw := startGateway(t, t.TempDir(), "dead_letter: {table: dead}\n")
+		c := dialRaw(t, gw.MQTTAddrs()[0], fmt.Sprintf("mix-%d", qos))
+		ms := append([]rawMsg(nil), msgs...)
+		for i := range ms {
+			ms[i].qos = qos
+		}
+		c.publishAll(ms)
+		if qos == 1 {
+			for range ms {
+				c.nextAck()
+			}
+		} else {
+			c.ping()
+		}
+		data := fmt.Sprint(query(t, gw.HTTPAddr(), "SELECT n, v FROM mix ORDER BY n").Data.Rows)
+		var dead []string
+		for _, r := range query(t, gw.HTTPAddr(), "SELECT topic, route_table, reason_code, reason, payload FROM dead").Data.Rows {
+			dead = append(dead, fmt.Sprint(r))
+		}
+		sort.Strings(dead)
+		return gw.Stats(), data, fmt.Sprint(dead)
+	}
+	batchStats, batchData, batchDead := run(0)
+	oneStats, oneData, oneDead := run(1)
+	if batchStats != oneStats {
+		t.Errorf("counters:\nbatched  %+v\none by one %+v", batchStats, oneStats)
+	}
+	if batchData != oneData {
+		t.Errorf("rows:\nbatched  %s\none by one %s", batchData, oneData)
+	}
+	if batchDead != oneDead {
+		t.Errorf("dead letters:\nbatched  %s\none by one %s", batchDead, oneDead)
+	}
+	if oneStats.Malformed != 40 || oneStats.Unrouted != 40 || oneStats.BadTopic != 40 || oneStats.RowsRejected != 40 {
+		t.Errorf("the mix is not what the test means it to be: %+v", oneStats)
+	}
+}
