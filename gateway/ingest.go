@@ -180,7 +180,7 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 
-	out, rs, err := in.prepare(ctx, rt, msg)
+	out, rs, err := in.prepare(ctx, rt, msg, nil)
 	if err != nil || len(rs) == 0 {
 		return out, err
 	}
@@ -192,34 +192,34 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 // as Submit does, and the rows of all go to the store in one write (one
 // log record), which is what makes it cheaper per message. report is
 // called for every message, in order, with what Submit would have
-// returned for it.
-func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, report func(i int, out Outcome, err error)) {
+// returned for it. sc is the caller's scratch space, reused from batch to
+// batch (nil: a fresh one).
+func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, sc *BatchScratch, report func(i int, out Outcome, err error)) {
+	if sc == nil {
+		sc = new(BatchScratch)
+	}
+	defer sc.reset()
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 
-	type pending struct {
-		out    Outcome
-		lo, hi int // the message's rows in all
-	}
-	var all []rows.Row
-	waiting := make([]pending, 0, len(msgs))
-	idx := make([]int, 0, len(msgs)) // message index of each pending entry
+	sc.batches.formatters = sc.batches.formatters[:0]
 	for i, msg := range msgs {
-		out, rs, err := in.prepare(ctx, rt, msg)
+		out, rs, err := in.prepare(ctx, rt, msg, sc)
 		if err != nil || len(rs) == 0 {
 			report(i, out, err)
 			continue
 		}
-		waiting = append(waiting, pending{out: out, lo: len(all), hi: len(all) + len(rs)})
-		idx = append(idx, i)
-		all = append(all, rs...)
+		sc.waiting = append(sc.waiting, batchEntry{msg: i, out: out, lo: len(sc.rows), hi: len(sc.rows) + len(rs)})
+		sc.rows = append(sc.rows, rs...)
 	}
-	if len(waiting) == 0 {
+	sc.batches.close() // the instances go back before the store write
+	if len(sc.waiting) == 0 {
 		return
 	}
+	all := sc.rows
 	res, werr := in.store.Write(ctx, all, false)
 	rej := res.Rejected // in row order
-	for k, p := range waiting {
+	for _, p := range sc.waiting {
 		one := arrowstore.WriteResult{LogSeq: res.LogSeq}
 		for len(rej) > 0 && rej[0].Index < p.hi {
 			one.Rejected = append(one.Rejected, arrowstore.Rejection{Index: rej[0].Index - p.lo, Err: rej[0].Err})
@@ -231,16 +231,92 @@ func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, repor
 		if one.Stored == 0 && len(one.Rejected) == 0 {
 			one.LogSeq = 0
 		}
-		out, err := in.settle(ctx, msgs[idx[k]], p.out, all[p.lo:p.hi], one, werr)
-		report(idx[k], out, err)
+		out, err := in.settle(ctx, msgs[p.msg], p.out, all[p.lo:p.hi], one, werr)
+		report(p.msg, out, err)
 	}
+}
+
+// BatchScratch is SubmitBatch's working memory, kept by a caller that
+// submits batch after batch.
+type BatchScratch struct {
+	rows    []rows.Row   // the rows of the whole batch
+	waiting []batchEntry // messages whose rows are in rows
+	batches formatBatches
+	// last is the previous message's topic and route: messages in a
+	// batch often share a topic.
+	lastTopic string
+	last      Match
+	lastOK    bool
+	lastErr   error
+}
+
+// batchEntry is a message of a batch with rows to store.
+type batchEntry struct {
+	msg    int // index in the batch
+	out    Outcome
+	lo, hi int // its rows in BatchScratch.rows
+}
+
+// reset drops what the batch referred to, keeping the memory.
+func (sc *BatchScratch) reset() {
+	clear(sc.rows) // rows and payloads can go
+	sc.rows, sc.waiting = sc.rows[:0], sc.waiting[:0]
+	sc.lastTopic, sc.last, sc.lastOK, sc.lastErr = "", Match{}, false, nil
+	if cap(sc.rows) > maxScratchRows {
+		sc.rows = nil
+	}
+}
+
+// maxScratchRows bounds the row headers a BatchScratch keeps between batches.
+const maxScratchRows = 1 << 14
+
+// formatBatches holds a plugins.Batch per formatter a batch of messages
+// uses (nearly always one).
+type formatBatches struct {
+	formatters []*plugins.Formatter
+	batches    []*plugins.Batch
+}
+
+// of returns f's batch, starting it on first use.
+func (fb *formatBatches) of(ctx context.Context, f *plugins.Formatter) *plugins.Batch {
+	for i, g := range fb.formatters {
+		if g == f {
+			return fb.batches[i]
+		}
+	}
+	b := f.NewBatch(ctx)
+	fb.formatters, fb.batches = append(fb.formatters, f), append(fb.batches, b)
+	return b
+}
+
+// close ends every batch, returning their instances.
+func (fb *formatBatches) close() {
+	for _, b := range fb.batches {
+		b.Close()
+	}
+	clear(fb.formatters)
+	clear(fb.batches)
+	fb.formatters, fb.batches = fb.formatters[:0], fb.batches[:0]
+}
+
+// match is rt.router.Match, remembering the previous topic's result in
+// sc (when not nil).
+func (sc *BatchScratch) match(rt *routing, topic string) (Match, bool, error) {
+	if sc == nil {
+		return rt.router.Match(topic)
+	}
+	if sc.lastTopic != topic || topic == "" {
+		sc.last, sc.lastOK, sc.lastErr = rt.router.Match(topic)
+		sc.lastTopic = topic
+	}
+	return sc.last, sc.lastOK, sc.lastErr
 }
 
 // prepare routes and formats msg and hands what it forwards upstream to
 // the forwarder. It returns rows only when they are to be stored; every
 // other outcome (not routed, no rows, a dead letter) is final and counted.
-func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message) (Outcome, []rows.Row, error) {
-	m, ok, err := rt.router.Match(msg.Topic)
+func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message, sc *BatchScratch) (Outcome, []rows.Row, error) {
+	m, ok, err := sc.match(rt, msg.Topic)
 	if !ok {
 		in.stats.Unrouted.Add(1)
 		return Outcome{}, nil, nil
@@ -252,7 +328,11 @@ func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message)
 		in.deadLetter(ctx, msg, &out, m.Table, "bad_topic", err.Error(), msg.Payload)
 		return out, nil, err
 	}
-	rs, err := rt.format(ctx, msg, &m) // per-message format, gzip, topic columns (topicformat.go)
+	var batches *formatBatches
+	if sc != nil {
+		batches = &sc.batches
+	}
+	rs, err := rt.format(ctx, msg, &m, batches) // per-message format, gzip, topic columns (topicformat.go)
 	if err != nil {
 		code := "plugin_failed"
 		switch {

@@ -145,6 +145,7 @@ func (q *ingestQueue) settle(ctx context.Context) {
 func (q *ingestQueue) work(s *queueShard) {
 	defer q.wg.Done()
 	batch := make([]*rows.Message, 0, maxBatch)
+	var scratch BatchScratch
 	for msg := range s.ch {
 		batch = append(batch[:0], msg)
 	fill:
@@ -159,7 +160,7 @@ func (q *ingestQueue) work(s *queueShard) {
 				break fill
 			}
 		}
-		q.ingest.SubmitBatch(q.ctx, batch, func(i int, out Outcome, err error) {
+		q.ingest.SubmitBatch(q.ctx, batch, &scratch, func(i int, out Outcome, err error) {
 			if err != nil && out.Routed {
 				m := batch[i]
 				code := reasonFor(err)

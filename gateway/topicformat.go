@@ -288,8 +288,9 @@ func (m *Match) chooseByProperties(props []rows.Property) error {
 // format choice (user properties, decompression), runs the chosen
 // formatter and adds the topic columns. m.Formatter and m.Route are
 // updated to what was chosen. msg itself is not changed: a dead letter
-// keeps the payload as it was received.
-func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match) ([]rows.Row, error) {
+// keeps the payload as it was received. With batches (SubmitBatch), each
+// formatter's calls share one instance.
+func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match, batches *formatBatches) ([]rows.Row, error) {
 	if m.route != nil && m.route.formats != nil {
 		if err := m.chooseByProperties(msg.UserProperties); err != nil {
 			return nil, err
@@ -308,7 +309,13 @@ func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match) ([]r
 	if f == nil {
 		return nil, fmt.Errorf("%w: formatter %s is not loaded", rows.ErrPluginFailed, m.Formatter)
 	}
-	rs, err := f.Format(ctx, msg, m.Route)
+	var rs []rows.Row
+	var err error
+	if batches != nil {
+		rs, err = batches.of(ctx, f).Format(msg, m.Route)
+	} else {
+		rs, err = f.Format(ctx, msg, m.Route)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -315,3 +315,51 @@ func TestDeadlineDuringGC(t *testing.T) {
 		})
 	}
 }
+
+// TestBatch runs good and hostile messages through one Batch: every call
+// gets the answer Format would give, a call that discards the instance
+// leaves the next on a fresh one, the batch holds its instance until Close,
+// and Close gives it back.
+func TestBatch(t *testing.T) {
+	for mode, r := range runtimes() {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			f := loadIn(t, r, hostileModule(hostile{version: 1}), plugins.Limits{Instances: 1, CallTimeout: 200 * time.Millisecond, MaxRows: 2, MaxOutputBytes: 1 << 20})
+			b := f.NewBatch(ctx)
+			for _, p := range []struct {
+				payload string
+				reason  plugins.Reason // 0: rows
+			}{{"fine", plugins.Reason(0)}, {"T", plugins.ReasonTrap}, {"fine", plugins.Reason(0)}, {"L", plugins.ReasonTimeout},
+				{"fine", plugins.Reason(0)}, {"M", plugins.ReasonMalformed}, {"fine", plugins.Reason(0)}} {
+				rs, err := b.Format(msg(p.payload), route)
+				if p.reason == plugins.Reason(0) {
+					if err != nil || len(rs) != 1 || rs[0].Columns[0].Name != "ok" {
+						t.Fatalf("%s: rows %+v, error %v", p.payload, rs, err)
+					}
+					continue
+				}
+				sentinel := rows.ErrPluginFailed
+				if p.reason == plugins.ReasonMalformed {
+					sentinel = rows.ErrMalformedPayload
+				}
+				wantReason(t, err, p.reason, sentinel)
+			}
+			// The one instance is the batch's until Close.
+			busy, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			_, err := f.Format(busy, msg("fine"), route)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Format during the batch: %v, want to wait for the instance", err)
+			}
+			b.Close()
+			b.Close() // a second Close does nothing
+			if _, err := f.Format(ctx, msg("fine"), route); err != nil {
+				t.Fatal(err)
+			}
+			s := f.Stats()
+			if s.Calls != 8 || s.InstancesStarted != 3 || s.InstancesDiscarded != 2 || s.Malformed() != 1 || s.Failed() != 2 {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
