@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
-	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
@@ -127,6 +127,7 @@ type decoder struct {
 	// returned belong to the caller.
 	rowChunk []rows.Row
 	colChunk []rows.Column
+	strChunk []byte // string values' bytes, the same way
 }
 
 // Chunk sizes, in rows and columns: one allocation serves about a hundred
@@ -134,6 +135,7 @@ type decoder struct {
 const (
 	rowChunkLen = 256
 	colChunkLen = 1024
+	strChunkLen = 16 << 10
 )
 
 // cut returns n zeroed elements from the front of *chunk, refilling it
@@ -328,18 +330,17 @@ func (d *decoder) decode(out []byte, table string, received int64, l *Limits) ([
 }
 
 // setStrings gives the string values listed in d.strs, size bytes in all,
-// one shared copy of their bytes.
+// copies of their bytes in the decoder's string chunk.
 func (d *decoder) setStrings(cols []rows.Column, out []byte, size int) {
-	var b strings.Builder
-	b.Grow(size)
-	for _, v := range d.strs {
-		b.Write(out[v.off : v.off+v.n])
+	if size > len(d.strChunk) {
+		d.strChunk = make([]byte, max(size, strChunkLen))
 	}
-	all := b.String()
-	at := 0
 	for _, v := range d.strs {
-		cols[v.col].Value.Str = all[at : at+v.n]
-		at += v.n
+		n := copy(d.strChunk, out[v.off:v.off+v.n])
+		// The chunk's bytes are written once, here, and never again: a
+		// string may point into them.
+		cols[v.col].Value.Str = unsafe.String(&d.strChunk[0], n)
+		d.strChunk = d.strChunk[n:]
 	}
 	d.strs = d.strs[:0]
 	if cap(d.strs) > maxLastColumns {

@@ -172,18 +172,21 @@ pub type Checker = fn(&Input) -> Result<(), Error>;
 /// Runs one ABI-encoded input through a handler and returns the encoded
 /// output. The exports call it; tests and benchmarks may call it natively.
 pub fn run<'o>(handler: Handler, checker: Option<Checker>, input: &[u8], out: &'o mut Output) -> &'o [u8] {
-    let inp = match Input::decode(input) {
+    // Borrowed where it was decoded: moving the Input out of the Result
+    // costs a copy of it per message.
+    let decoded = Input::decode(input);
+    let inp = match &decoded {
         Ok(i) => i,
         Err(e) => return out.fail(Status::Failed, e),
     };
     out.reset(inp.max_rows, inp.max_bytes);
     let res = if inp.check_only {
         match checker {
-            Some(c) => c(&inp),
+            Some(c) => c(inp),
             None => Ok(()),
         }
     } else {
-        handler(&inp, out)
+        handler(inp, out)
     };
     match res {
         Err(Error::Malformed(t)) => out.fail(Status::Malformed, &t),
