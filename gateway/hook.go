@@ -96,10 +96,12 @@ type ackLane struct {
 	mu    sync.Mutex
 	queue []*pendingAck
 	gone  bool // the connection ended: forget the lane once it is empty
-	// queued is the client's last QoS 0 message in the ingest queue; its
-	// next QoS 1/2 message waits for it. Only the connection's goroutine
-	// uses it.
+	// queued is the client's last QoS 0 message in the ingest queue; a
+	// message of the client that does not go through the queue waits for
+	// it. choice says whether the client's last topic may be queued. Only
+	// the connection's goroutine uses them.
 	queued ticket
+	choice queueChoice
 }
 
 // resendOf returns the message pending in lane that pk is a QoS 2 resend
@@ -159,19 +161,21 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	for _, p := range pk.Properties.User {
 		msg.UserProperties = append(msg.UserProperties, rows.Property{Key: p.Key, Value: p.Val})
 	}
-	if pk.FixedHeader.Qos == 0 && h.queue != nil {
+	lane := h.laneOf(cl, pk.FixedHeader.Qos > 0 || h.queue != nil)
+	if pk.FixedHeader.Qos == 0 && h.queue != nil && lane.choice.queueable(h.ingest, pk.TopicName) {
 		if t, ok := h.queue.add(&msg); ok {
 			// Stored in the background; delivered behind what is pending.
-			lane := h.laneOf(cl, true)
 			lane.queued = t
 			h.waitDrained(lane)
 			return pk, nil
 		}
 	}
-	lane := h.laneOf(cl, pk.FixedHeader.Qos > 0)
 	if pk.FixedHeader.Qos > 0 {
 		h.waitForRoom(lane)
-		// An acknowledgement says that what the client sent before is stored.
+	}
+	if lane != nil {
+		// Stored in the order sent: an acknowledgement says that what the
+		// client sent before is stored too.
 		lane.queued.wait(h.ctx)
 		lane.queued = ticket{}
 	}

@@ -43,15 +43,18 @@ type queueShard struct {
 
 	doneMu   sync.Mutex
 	done     uint64        // messages finished, in ticket order
+	bytes    int           // size of the messages queued and not finished
 	progress chan struct{} // closed (and replaced) whenever done grows
 }
 
 // Queue sizes. A batch is what a worker takes at once; a shard holds at
-// most queueDepth messages, after which connections wait (TCP
-// backpressure, as for a slow store).
+// most queueDepth messages and queueBytes of them (one larger message
+// alone), after which connections wait (TCP backpressure, as for a slow
+// store).
 const (
 	maxBatch   = 128
 	queueDepth = 8192
+	queueBytes = 32 << 20
 	// settleWait bounds how long a query waits for the messages queued
 	// before it; past it the query runs on what is stored.
 	settleWait = 5 * time.Second
@@ -67,6 +70,37 @@ func newIngestQueue(ctx context.Context, in *Ingester, log *slog.Logger, workers
 		go q.work(s)
 	}
 	return q
+}
+
+// queueable reports whether a QoS 0 message to topic may go through the
+// queue, for the routing generation gen: when it is routed only to built-in
+// formatters (or not routed at all), whose time per message is bounded by
+// its size. A user plugin's messages are formatted on the connection's
+// goroutine, as QoS 1/2 messages are, so a plugin that spends its whole
+// deadline on every message holds back its own publishers, not a queue
+// that others share.
+func (in *Ingester) queueable(topic string) (gen *routing, ok bool) {
+	rt := in.acquire()
+	defer rt.mu.RUnlock()
+	m, routed, _ := rt.router.Match(topic)
+	return rt, !routed || m.route == nil || m.route.builtin
+}
+
+// queueChoice remembers queueable's answer for a client's last topic.
+type queueChoice struct {
+	topic string
+	gen   *routing
+	ok    bool
+}
+
+// queueable is Ingester.queueable, answered from c while the topic and
+// the routing generation are the same.
+func (c *queueChoice) queueable(in *Ingester, topic string) bool {
+	if c.gen == nil || c.topic != topic || in.table.Load() != c.gen {
+		c.gen, c.ok = in.queueable(topic)
+		c.topic = topic
+	}
+	return c.ok
 }
 
 // ticket is a place in a shard's order; the zero ticket is already done.
@@ -85,6 +119,7 @@ func (q *ingestQueue) add(msg *rows.Message) (t ticket, ok bool) {
 	if s.closed {
 		return ticket{}, false
 	}
+	s.reserve(messageSize(msg))
 	s.ch <- msg // may wait for room: backpressure on the connection
 	s.queued++
 	return ticket{shard: s, n: s.queued}, true
@@ -115,10 +150,36 @@ func (s *queueShard) waitDone(ctx context.Context, n uint64) bool {
 	}
 }
 
-// finished records that n more messages are finished.
-func (s *queueShard) finished(n int) {
+// messageSize is what a queued message holds in memory, roughly.
+func messageSize(m *rows.Message) int {
+	n := len(m.Payload) + len(m.Topic) + len(m.ClientID) + 256
+	for _, p := range m.UserProperties {
+		n += len(p.Key) + len(p.Value)
+	}
+	return n
+}
+
+// reserve waits until size more bytes fit the shard (or it is empty) and
+// counts them. The worker never waits for a producer, so this ends.
+func (s *queueShard) reserve(size int) {
+	for {
+		s.doneMu.Lock()
+		if s.bytes == 0 || s.bytes+size <= queueBytes {
+			s.bytes += size
+			s.doneMu.Unlock()
+			return
+		}
+		progress := s.progress
+		s.doneMu.Unlock()
+		<-progress
+	}
+}
+
+// finished records that n more messages, of size bytes, are finished.
+func (s *queueShard) finished(n, size int) {
 	s.doneMu.Lock()
 	s.done += uint64(n)
+	s.bytes -= size
 	close(s.progress)
 	s.progress = make(chan struct{})
 	s.doneMu.Unlock()
@@ -168,8 +229,12 @@ func (q *ingestQueue) work(s *queueShard) {
 					"reason_code", code.Code, "reason", err)
 			}
 		})
+		size := 0
+		for _, m := range batch {
+			size += messageSize(m)
+		}
 		clear(batch) // the payloads can go
-		s.finished(len(batch))
+		s.finished(len(batch), size)
 	}
 }
 

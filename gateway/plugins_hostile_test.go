@@ -244,3 +244,52 @@ routes:
 	waitRows(t, h, "SELECT seq FROM readings WHERE pub = 99", "[[0]]")
 	waitRows(t, h, "SELECT v FROM fine WHERE v = 'after'", "[[after]]")
 }
+
+// TestLoopingPluginQoS0HoldsOnlyItsPublishers: QoS 0 messages to a user
+// plugin that spends its whole deadline on each are formatted on their
+// publishers' connections, not in the ingest queue (ingestqueue.go) that
+// other clients' QoS 0 messages share, so those are stored at once.
+func TestLoopingPluginQoS0HoldsOnlyItsPublishers(t *testing.T) {
+	hostile := buildHostilePlugin(t)
+	id := "plugin:" + hostile
+	gw := startGateway(t, t.TempDir(), fmt.Sprintf(`
+plugins:
+  overrides:
+    - {formatter: %q, call_timeout: 200ms, instances: 2}
+routes:
+  - {topic: "good/{table}", formatter: json, table: "{table}"}
+  - {topic: "bad/{table}", formatter: %q, table: "{table}"}
+`, id, id))
+	addr := gw.MQTTAddrs()[0]
+	// Four looping publishers, 12 messages each: 9.6 s of deadlines, 4.8 s
+	// on the plugin's two instances; a queue worker holding them would
+	// stall its clients for seconds.
+	for p := range 4 {
+		c := dialRaw(t, addr, fmt.Sprintf("looper%d", p))
+		loops := make([]rawMsg, 12)
+		for i := range loops {
+			loops[i] = rawMsg{topic: "bad/loop", payload: "loop"}
+		}
+		c.publishAll(loops)
+	}
+	time.Sleep(100 * time.Millisecond) // the loops are being formatted
+	start := time.Now()
+	for p := range 4 {
+		c := dialRaw(t, addr, fmt.Sprintf("bystander%d", p))
+		msgs := make([]rawMsg, 50)
+		for i := range msgs {
+			msgs[i] = rawMsg{topic: "good/bystanders", payload: fmt.Sprintf(`{"ts":%d,"pub":%d,"n":%d}`, 1700000000000+int64(p*100+i), p, i)}
+		}
+		msgs = append(msgs, rawMsg{topic: "good/fence", payload: `{"ts":1700000000000,"pub":1}`, qos: 1})
+		c.publishAll(msgs)
+		if _, code := c.nextAck(); code != 0 {
+			t.Fatalf("bystander %d: PUBACK reason %#x", p, code)
+		}
+	}
+	if waited := time.Since(start); waited > 1500*time.Millisecond {
+		t.Fatalf("bystanders' messages took %v: the looping plugin held them up", waited)
+	}
+	if got := gw.Stats().RowsStored; got < 4*51 {
+		t.Fatalf("%d rows stored, want at least %d", got, 4*51)
+	}
+}

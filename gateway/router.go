@@ -10,6 +10,7 @@ import (
 
 	"github.com/lakegate/lakegate/arrowstore"
 	"github.com/lakegate/lakegate/arrowstore/rows"
+	"github.com/lakegate/lakegate/formatters"
 	"github.com/lakegate/lakegate/plugins"
 )
 
@@ -31,6 +32,9 @@ type route struct {
 	plugin    plugins.Route // options and, after matching, nothing else: Table is set per match
 	columns   []topicColumn // topic levels stored as columns, in topic order
 	formats   *formatChoice // nil unless the route has formats
+	// builtin: every formatter the route may choose is built in, so a
+	// message's formatting takes time bounded by its size (ingestqueue.go).
+	builtin bool
 }
 
 // topicColumn is a placeholder stored as a string column.
@@ -309,7 +313,23 @@ func compileRoute(c RouteConfig) (*route, error) {
 	if rt.formats, err = compileFormats(c, rt.plugin); err != nil {
 		return nil, err
 	}
+	rt.builtin = rt.builtinOnly()
 	return rt, nil
+}
+
+// builtinOnly reports whether every formatter the route may choose is built in.
+func (rt *route) builtinOnly() bool {
+	if _, ok := formatters.Lookup(rt.formatter); !ok {
+		return false
+	}
+	if rt.formats != nil {
+		for _, t := range rt.formats.targets {
+			if _, ok := formatters.Lookup(t.formatter); !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // compileTopicColumns picks the placeholders stored as columns: those
