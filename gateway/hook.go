@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -20,30 +21,29 @@ import (
 )
 
 // ingestHook takes every PUBLISH inside the broker and hands it to the
-// Ingester (a QoS 1/2 one before it is acknowledged or delivered). Taking messages in a hook
-// rather than as a subscriber means nothing is dropped when the store is
-// slower than the publishers (mochi drops QoS 0 messages for a subscriber
-// 8,192 messages behind).
+// Ingester (a QoS 1/2 one before it is acknowledged or delivered). Taking
+// messages in a hook rather than as a subscriber means nothing is dropped
+// when the store is slower than the publishers (mochi drops QoS 0 messages
+// for a subscriber 8,192 messages behind).
 //
 // A QoS 1/2 message is acknowledged only once its rows are fsynced, but the
-// connection does not wait for that: OnPublish formats and writes the
-// message on the connection's goroutine, parks it in the connection's ack
-// lane and tells mochi to drop it (ErrRejectPacket). The lane waits for the
-// fsync, which it shares with every other lane (group commit), and then
-// hands the message back to mochi with InjectPacket, marked as already
-// stored; mochi then acknowledges, retains and delivers it exactly as it
-// would have. Meanwhile the connection reads and writes its next messages,
-// so one publisher with many messages in flight is not held to one fsync
-// per message. Acknowledgements keep their publish order because a lane is
-// first in, first out, and a message that does not go through the lane
-// (QoS 0, not routed) waits for the lane to empty first, so delivery order
-// is kept too.
+// connection does not wait for that: OnPublish hands the message to the
+// ingest queue (ingestqueue.go), which formats and writes it with others
+// in a batch (a route with a user plugin: OnPublish formats and writes it
+// on the connection's goroutine), parks it in the connection's ack lane
+// and tells mochi to drop it (ErrRejectPacket). The lane waits for the
+// write and then for the fsync, which it shares with every other lane
+// (group commit), and then hands the message back to mochi with
+// InjectPacket, marked as already stored; mochi then acknowledges, retains
+// and delivers it exactly as it would have. Meanwhile the connection reads
+// and writes its next messages, so one publisher with many messages in
+// flight is not held to one fsync per message. Acknowledgements keep their
+// publish order because a lane is first in, first out, and a message that
+// does not go through the lane (QoS 0, not routed) waits for the lane to
+// empty first, so delivery order is kept too.
 //
-// A QoS 0 message has no acknowledgement to hold back: OnPublish hands it
-// to the ingest queue (ingestqueue.go), which stores it in the background
-// with others, and lets mochi deliver it at once. The client's next QoS 1/2
-// message waits until the queue has stored it, so an acknowledgement still
-// covers everything the client sent before.
+// A QoS 0 message has no acknowledgement to hold back: OnPublish queues it
+// and lets mochi deliver it at once.
 //
 // A message that cannot be stored is in the dead-letter table (as durably
 // as the message) before its negative acknowledgement goes out.
@@ -51,7 +51,7 @@ type ingestHook struct {
 	mqtt.HookBase
 	ctx    context.Context
 	ingest *Ingester
-	queue  *ingestQueue // QoS 0 messages; nil stores them on the connection's goroutine
+	queue  *ingestQueue // nil: every message is stored on its connection's goroutine
 	broker *mqtt.Server
 	log    *slog.Logger
 	// maxPending bounds a connection's unacknowledged messages; past it the
@@ -87,6 +87,9 @@ type pendingAck struct {
 	// resendOf is the original of a QoS 2 resend that came while the
 	// original was still pending; the resend is answered as it was.
 	resendOf *pendingAck
+	// formatted is the message's place in the ingest queue when the queue
+	// formats and writes it: out and err are set once it is done.
+	formatted ticket
 }
 
 // ackLane is one connection's messages that are written but not yet
@@ -162,16 +165,31 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		msg.UserProperties = append(msg.UserProperties, rows.Property{Key: p.Key, Value: p.Val})
 	}
 	lane := h.laneOf(cl, pk.FixedHeader.Qos > 0 || h.queue != nil)
-	if pk.FixedHeader.Qos == 0 && h.queue != nil && lane.choice.queueable(h.ingest, pk.TopicName) {
-		if t, ok := h.queue.add(&msg); ok {
-			// Stored in the background; delivered behind what is pending.
-			lane.queued = t
-			h.waitDrained(lane)
-			return pk, nil
-		}
-	}
 	if pk.FixedHeader.Qos > 0 {
 		h.waitForRoom(lane)
+	}
+	if h.queue != nil {
+		if ok, routed := lane.choice.queueable(h.ingest, pk.TopicName); ok && (routed || pk.FixedHeader.Qos == 0) {
+			if pk.FixedHeader.Qos == 0 {
+				if t, ok := h.queue.add(&msg, nil); ok {
+					// Stored in the background; delivered behind what is pending.
+					lane.queued = t
+					h.waitDrained(lane)
+					return pk, nil
+				}
+			} else if orig := resendOf(lane, pk); orig == nil {
+				// Formatted and written by the queue; the lane waits for
+				// that, then for the disk, as for any other.
+				p := &pendingAck{pk: pk, done: make(chan struct{})}
+				p.pk.Properties.TopicAlias, p.pk.Properties.TopicAliasFlag = 0, false
+				if t, ok := h.queue.add(&msg, p); ok {
+					p.formatted = t
+					lane.queued = t
+					h.enqueue(lane, p)
+					return pk, packets.ErrRejectPacket
+				}
+			}
+		}
 	}
 	if lane != nil {
 		// Stored in the order sent: an acknowledgement says that what the
@@ -269,6 +287,16 @@ func (h *ingestHook) drain(lane *ackLane) {
 		lane.mu.Lock()
 		batch := slices.Clone(lane.queue)
 		lane.mu.Unlock()
+		// The queue takes a client's messages in order: once the last is
+		// written, so are the others.
+		for i := len(batch) - 1; i >= 0; i-- {
+			if t := batch[i].formatted; t.shard != nil {
+				if !t.wait(h.ctx) {
+					refuseUnformatted(batch, h.ctx.Err())
+				}
+				break
+			}
+		}
 
 		syncErr := h.ingest.WaitDurable(Outcome{LogSeq: batch[0].out.LogSeq})
 		if syncErr == nil {
@@ -306,6 +334,17 @@ func (h *ingestHook) drain(lane *ackLane) {
 		}
 		if empty {
 			return
+		}
+	}
+}
+
+// refuseUnformatted gives the messages of batch that the ingest queue has
+// not written the error err: the gateway is shutting down, and they are
+// not acknowledged.
+func refuseUnformatted(batch []*pendingAck, err error) {
+	for _, p := range batch {
+		if t := p.formatted; t.shard != nil && !t.done() {
+			p.err = fmt.Errorf("storing: %w", err)
 		}
 	}
 }

@@ -11,17 +11,25 @@ import (
 	"github.com/lakegate/lakegate/arrowstore/rows"
 )
 
-// ingestQueue takes QoS 0 messages off the connections' goroutines and
-// stores them in batches: nobody waits for a QoS 0 message's rows, so a
-// connection goes on reading while a worker formats what it queued, and a
-// worker writes the rows of a whole batch to the store at once (one lock,
-// one log record) with a formatter instance that stays warm in the cache.
+// ingestQueue takes messages off the connections' goroutines and stores
+// them in batches: a connection goes on reading while a worker formats
+// what it queued, and a worker writes the rows of a whole batch to the
+// store at once (one lock, one log record) with a formatter instance that
+// stays warm in the cache. A QoS 0 message is done with once queued; a
+// QoS 1/2 message waits in its connection's ack lane until the worker has
+// written it, then for the disk (hook.go).
+//
+// Only messages whose route uses built-in formatters (or none) are queued
+// (queueable): their time per message is bounded by the message's size. A
+// user plugin's messages are formatted on their connection's goroutine, so
+// a plugin that spends its whole deadline on every message holds up its
+// own publishers, not a queue others share.
 //
 // Each client's messages go to one shard (a queue and its worker), so they
 // are stored in the order they came. Every queued message gets a ticket in
 // its shard; a shard's done count says how many it has finished, in
-// ticket order. The broker hook waits for a client's last ticket before
-// it takes a QoS 1/2 message from that client, so an acknowledgement still
+// ticket order. A client's message that does not go through the queue
+// waits for the client's last ticket first, so an acknowledgement still
 // means that everything the client sent before is stored; a query waits
 // for every ticket handed out before it began (settle), so it sees every
 // message the gateway received before it.
@@ -37,7 +45,7 @@ type ingestQueue struct {
 // queueShard is one queue and the state of its worker.
 type queueShard struct {
 	mu     sync.Mutex // hands out tickets in the order messages enter ch
-	ch     chan *rows.Message
+	ch     chan queued
 	closed bool
 	queued uint64 // tickets handed out, under mu
 
@@ -64,7 +72,7 @@ const (
 func newIngestQueue(ctx context.Context, in *Ingester, log *slog.Logger, workers int) *ingestQueue {
 	q := &ingestQueue{ingest: in, log: log, ctx: ctx, seed: maphash.MakeSeed()}
 	for range max(workers, 1) {
-		s := &queueShard{ch: make(chan *rows.Message, queueDepth), progress: make(chan struct{})}
+		s := &queueShard{ch: make(chan queued, queueDepth), progress: make(chan struct{})}
 		q.shards = append(q.shards, s)
 		q.wg.Add(1)
 		go q.work(s)
@@ -79,28 +87,35 @@ func newIngestQueue(ctx context.Context, in *Ingester, log *slog.Logger, workers
 // goroutine, as QoS 1/2 messages are, so a plugin that spends its whole
 // deadline on every message holds back its own publishers, not a queue
 // that others share.
-func (in *Ingester) queueable(topic string) (gen *routing, ok bool) {
+func (in *Ingester) queueable(topic string) (gen *routing, ok, routed bool) {
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 	m, routed, _ := rt.router.Match(topic)
-	return rt, !routed || m.route == nil || m.route.builtin
+	return rt, !routed || m.route == nil || m.route.builtin, routed
 }
 
 // queueChoice remembers queueable's answer for a client's last topic.
 type queueChoice struct {
-	topic string
-	gen   *routing
-	ok    bool
+	topic      string
+	gen        *routing
+	ok, routed bool
 }
 
 // queueable is Ingester.queueable, answered from c while the topic and
 // the routing generation are the same.
-func (c *queueChoice) queueable(in *Ingester, topic string) bool {
+func (c *queueChoice) queueable(in *Ingester, topic string) (ok, routed bool) {
 	if c.gen == nil || c.topic != topic || in.table.Load() != c.gen {
-		c.gen, c.ok = in.queueable(topic)
+		c.gen, c.ok, c.routed = in.queueable(topic)
 		c.topic = topic
 	}
-	return c.ok
+	return c.ok, c.routed
+}
+
+// queued is a message in a shard; ack is set for a QoS 1/2 message, whose
+// outcome the worker puts there for the message's ack lane.
+type queued struct {
+	msg *rows.Message
+	ack *pendingAck
 }
 
 // ticket is a place in a shard's order; the zero ticket is already done.
@@ -112,7 +127,7 @@ type ticket struct {
 // add queues msg behind the client's earlier messages and returns its
 // ticket. ok is false once the queue is closed: the caller stores the
 // message itself.
-func (q *ingestQueue) add(msg *rows.Message) (t ticket, ok bool) {
+func (q *ingestQueue) add(msg *rows.Message, ack *pendingAck) (t ticket, ok bool) {
 	s := q.shards[maphash.String(q.seed, msg.ClientID)%uint64(len(q.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,7 +135,7 @@ func (q *ingestQueue) add(msg *rows.Message) (t ticket, ok bool) {
 		return ticket{}, false
 	}
 	s.reserve(messageSize(msg))
-	s.ch <- msg // may wait for room: backpressure on the connection
+	s.ch <- queued{msg, ack} // may wait for room: backpressure on the connection
 	s.queued++
 	return ticket{shard: s, n: s.queued}, true
 }
@@ -131,6 +146,13 @@ func (t ticket) wait(ctx context.Context) bool {
 		return true
 	}
 	return t.shard.waitDone(ctx, t.n)
+}
+
+// done reports whether t's message is finished.
+func (t ticket) done() bool {
+	t.shard.doneMu.Lock()
+	defer t.shard.doneMu.Unlock()
+	return t.shard.done >= t.n
 }
 
 // waitDone returns once n messages are finished, or ctx ends.
@@ -205,10 +227,11 @@ func (q *ingestQueue) settle(ctx context.Context) {
 // and empty.
 func (q *ingestQueue) work(s *queueShard) {
 	defer q.wg.Done()
-	batch := make([]*rows.Message, 0, maxBatch)
+	batch := make([]queued, 0, maxBatch)
+	msgs := make([]*rows.Message, 0, maxBatch)
 	var scratch BatchScratch
-	for msg := range s.ch {
-		batch = append(batch[:0], msg)
+	for first := range s.ch {
+		batch = append(batch[:0], first)
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -221,19 +244,28 @@ func (q *ingestQueue) work(s *queueShard) {
 				break fill
 			}
 		}
-		q.ingest.SubmitBatch(q.ctx, batch, &scratch, func(i int, out Outcome, err error) {
+		msgs = msgs[:0]
+		for _, b := range batch {
+			msgs = append(msgs, b.msg)
+		}
+		q.ingest.SubmitBatch(q.ctx, msgs, &scratch, func(i int, out Outcome, err error) {
+			if ack := batch[i].ack; ack != nil {
+				ack.out, ack.err = out, err // its lane answers, once finished says so
+				return
+			}
 			if err != nil && out.Routed {
-				m := batch[i]
+				m := msgs[i]
 				code := reasonFor(err)
 				q.log.Warn("message not stored", "topic", m.Topic, "client", m.ClientID, "qos", m.QoS,
 					"reason_code", code.Code, "reason", err)
 			}
 		})
 		size := 0
-		for _, m := range batch {
+		for _, m := range msgs {
 			size += messageSize(m)
 		}
 		clear(batch) // the payloads can go
+		clear(msgs)
 		s.finished(len(batch), size)
 	}
 }

@@ -168,66 +168,97 @@ func TestCloseStoresQueuedQoS0(t *testing.T) {
 	}
 }
 
-// TestQoS0BatchOutcomes sends the same mix of messages (good, multi-row,
-// malformed, a type conflict, unrouted, a bad table name) at QoS 0, which
-// the queue stores in batches, and at QoS 1, one by one, to two gateways:
-// rows, dead letters and counters must be the same.
-func TestQoS0BatchOutcomes(t *testing.T) {
+// TestBatchOutcomes sends the same mix of messages (good, multi-row,
+// malformed, a type conflict, unrouted, a bad table name) to three
+// gateways: at QoS 1 one at a time, each acknowledged before the next is
+// sent, so that each is formatted and stored alone; at QoS 0 and at QoS 1
+// all at once, which the ingest queue takes in batches. Rows, dead
+// letters, counters and PUBACK reason codes must be the same.
+func TestBatchOutcomes(t *testing.T) {
 	base := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC).UnixMilli()
 	var msgs []rawMsg
+	var wantCodes []byte
 	for i := range 400 {
 		ts := base + int64(i)
 		p := fmt.Sprintf(`{"ts":%d,"n":%d,"v":%d.25}`, ts, i, i)
 		topic := "db/write/mix"
+		code := byte(0)
 		switch i % 10 {
 		case 1:
 			p = fmt.Sprintf(`[{"ts":%d,"n":%d},{"ts":%d,"n":%d,"v":1}]`, ts, i, ts, i+10000)
 		case 3:
 			p = fmt.Sprintf(`{"ts":%d,"n":`, ts)
+			code = 0x99
 		case 5:
 			p = fmt.Sprintf(`{"ts":%d,"n":%d,"v":"text"}`, ts, i) // v is a float column
+			code = 0x99
 		case 7:
 			topic = "elsewhere/x"
 		case 9:
 			topic = "db/write/bad.name"
+			code = 0x90
 		}
 		msgs = append(msgs, rawMsg{topic: topic, payload: p})
+		wantCodes = append(wantCodes, code)
 	}
-	run := func(qos byte) (gateway.IngestStatsSnapshot, string, string) {
+	type result struct {
+		stats      gateway.IngestStatsSnapshot
+		data, dead string
+	}
+	run := func(qos byte, oneAtATime bool) result {
 		gw := startGateway(t, t.TempDir(), "dead_letter: {table: dead}\n")
-		c := dialRaw(t, gw.MQTTAddrs()[0], fmt.Sprintf("mix-%d", qos))
+		c := dialRaw(t, gw.MQTTAddrs()[0], fmt.Sprintf("mix-%d-%v", qos, oneAtATime))
 		ms := append([]rawMsg(nil), msgs...)
 		for i := range ms {
 			ms[i].qos = qos
 		}
-		c.publishAll(ms)
-		if qos == 1 {
-			for range ms {
-				c.nextAck()
-			}
-		} else {
+		switch {
+		case qos == 0:
+			c.publishAll(ms)
 			c.ping()
+		case oneAtATime:
+			for i, m := range ms {
+				c.publishAll([]rawMsg{m}) // packet id 1 each time
+				if id, code := c.nextAck(); id != 1 || code != wantCodes[i] {
+					t.Errorf("message %d alone: PUBACK id %d reason %#x, want %#x", i, id, code, wantCodes[i])
+				}
+			}
+		default:
+			c.publishAll(ms)
+			for i := range ms {
+				if id, code := c.nextAck(); int(id) != i+1 || code != wantCodes[i] {
+					t.Errorf("message %d of all: PUBACK id %d reason %#x, want id %d reason %#x", i, id, code, i+1, wantCodes[i])
+				}
+			}
 		}
-		data := fmt.Sprint(query(t, gw.HTTPAddr(), "SELECT n, v FROM mix ORDER BY n").Data.Rows)
+		// The query first: it waits for the queue, the counters do not.
+		r := result{data: fmt.Sprint(query(t, gw.HTTPAddr(), "SELECT n, v FROM mix ORDER BY n").Data.Rows)}
+		r.stats = gw.Stats()
 		var dead []string
-		for _, r := range query(t, gw.HTTPAddr(), "SELECT topic, route_table, reason_code, reason, payload FROM dead").Data.Rows {
-			dead = append(dead, fmt.Sprint(r))
+		for _, row := range query(t, gw.HTTPAddr(), "SELECT topic, route_table, reason_code, reason, payload FROM dead").Data.Rows {
+			dead = append(dead, fmt.Sprint(row))
 		}
 		sort.Strings(dead)
-		return gw.Stats(), data, fmt.Sprint(dead)
+		r.dead = fmt.Sprint(dead)
+		return r
 	}
-	batchStats, batchData, batchDead := run(0)
-	oneStats, oneData, oneDead := run(1)
-	if batchStats != oneStats {
-		t.Errorf("counters:\nbatched  %+v\none by one %+v", batchStats, oneStats)
+	alone := run(1, true)
+	if alone.stats.Malformed != 40 || alone.stats.Unrouted != 40 || alone.stats.BadTopic != 40 || alone.stats.RowsRejected != 40 {
+		t.Errorf("the mix is not what the test means it to be: %+v", alone.stats)
 	}
-	if batchData != oneData {
-		t.Errorf("rows:\nbatched  %s\none by one %s", batchData, oneData)
-	}
-	if batchDead != oneDead {
-		t.Errorf("dead letters:\nbatched  %s\none by one %s", batchDead, oneDead)
-	}
-	if oneStats.Malformed != 40 || oneStats.Unrouted != 40 || oneStats.BadTopic != 40 || oneStats.RowsRejected != 40 {
-		t.Errorf("the mix is not what the test means it to be: %+v", oneStats)
+	for _, mode := range []struct {
+		name string
+		qos  byte
+	}{{"QoS 0, batched", 0}, {"QoS 1, batched", 1}} {
+		got := run(mode.qos, false)
+		if got.stats != alone.stats {
+			t.Errorf("%s: counters\n%+v, alone\n%+v", mode.name, got.stats, alone.stats)
+		}
+		if got.data != alone.data {
+			t.Errorf("%s: rows\n%s, alone\n%s", mode.name, got.data, alone.data)
+		}
+		if got.dead != alone.dead {
+			t.Errorf("%s: dead letters\n%s, alone\n%s", mode.name, got.dead, alone.dead)
+		}
 	}
 }
