@@ -287,25 +287,21 @@ func (h *ingestHook) drain(lane *ackLane) {
 		lane.mu.Lock()
 		batch := slices.Clone(lane.queue)
 		lane.mu.Unlock()
-		// The queue takes a client's messages in order: once the last is
-		// written, so are the others.
-		for i := len(batch) - 1; i >= 0; i-- {
-			if t := batch[i].formatted; t.shard != nil {
-				if !t.wait(h.ctx) {
-					refuseUnformatted(batch, h.ctx.Err())
-				}
-				break
-			}
+		// A message the ingest queue takes is known only once the queue
+		// has written it; a round starts with its oldest message written.
+		if t := batch[0].formatted; t.shard != nil && !t.wait(h.ctx) {
+			// Shutting down before the queue wrote it: drop the connection
+			// without acknowledging, so the client sends it again.
+			lane.cl.Stop(fmt.Errorf("storing: %w", h.ctx.Err()))
+			h.abandon(lane)
+			return
 		}
-
 		syncErr := h.ingest.WaitDurable(Outcome{LogSeq: batch[0].out.LogSeq})
-		if syncErr == nil {
-			n, upTo := 1, h.ingest.DurableSeq()
-			for n < len(batch) && batch[n].out.LogSeq <= upTo {
-				n++
-			}
-			batch = batch[:n]
+		n, upTo := 1, h.ingest.DurableSeq()
+		for n < len(batch) && batch[n].formatted.finished() && (syncErr != nil || batch[n].out.LogSeq <= upTo) {
+			n++
 		}
+		batch = batch[:n]
 		if conn != nil && len(batch) > 1 {
 			conn.Cork()
 		}
@@ -338,14 +334,18 @@ func (h *ingestHook) drain(lane *ackLane) {
 	}
 }
 
-// refuseUnformatted gives the messages of batch that the ingest queue has
-// not written the error err: the gateway is shutting down, and they are
-// not acknowledged.
-func refuseUnformatted(batch []*pendingAck, err error) {
+// abandon forgets what lane holds without answering it (the connection
+// is being dropped) and releases whoever waits for it.
+func (h *ingestHook) abandon(lane *ackLane) {
+	lane.mu.Lock()
+	batch := lane.queue
+	lane.queue = nil
+	if lane.gone {
+		h.lanes.Delete(lane.cl)
+	}
+	lane.mu.Unlock()
 	for _, p := range batch {
-		if t := p.formatted; t.shard != nil && !t.done() {
-			p.err = fmt.Errorf("storing: %w", err)
-		}
+		close(p.done)
 	}
 }
 

@@ -148,8 +148,11 @@ func (t ticket) wait(ctx context.Context) bool {
 	return t.shard.waitDone(ctx, t.n)
 }
 
-// done reports whether t's message is finished.
-func (t ticket) done() bool {
+// finished reports whether t's message is finished (the zero ticket is).
+func (t ticket) finished() bool {
+	if t.shard == nil {
+		return true
+	}
 	t.shard.doneMu.Lock()
 	defer t.shard.doneMu.Unlock()
 	return t.shard.done >= t.n
