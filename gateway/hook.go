@@ -99,10 +99,10 @@ type ackLane struct {
 	mu    sync.Mutex
 	queue []*pendingAck
 	gone  bool // the connection ended: forget the lane once it is empty
-	// queued is the client's last QoS 0 message in the ingest queue; a
-	// message of the client that does not go through the queue waits for
-	// it. choice says whether the client's last topic may be queued. Only
-	// the connection's goroutine uses them.
+	// queued is the client's last message in the ingest queue; a message
+	// of the client that does not go through the queue waits for it.
+	// choice says whether the client's last topic may be queued. Only the
+	// connection's goroutine uses them.
 	queued ticket
 	choice queueChoice
 }

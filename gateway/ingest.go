@@ -191,9 +191,10 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 // SubmitBatch is Submit for several messages: each is routed and formatted
 // as Submit does, and the rows of all go to the store in one write (one
 // log record), which is what makes it cheaper per message. report is
-// called for every message, in order, with what Submit would have
-// returned for it. sc is the caller's scratch space, reused from batch to
-// batch (nil: a fresh one).
+// called once for every message with what Submit would have returned for
+// it: first for those that end before the store (in order), then for
+// those whose rows were written (in order). sc is the caller's scratch
+// space, reused from batch to batch (nil: a fresh one).
 func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, sc *BatchScratch, report func(i int, out Outcome, err error)) {
 	if sc == nil {
 		sc = new(BatchScratch)
@@ -202,7 +203,6 @@ func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, sc *B
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 
-	sc.batches.formatters = sc.batches.formatters[:0]
 	for i, msg := range msgs {
 		out, rs, err := in.prepare(ctx, rt, msg, sc)
 		if err != nil || len(rs) == 0 {

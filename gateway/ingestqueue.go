@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lakegate/lakegate/arrowstore/query"
@@ -47,7 +48,7 @@ type queueShard struct {
 	mu     sync.Mutex // hands out tickets in the order messages enter ch
 	ch     chan queued
 	closed bool
-	queued uint64 // tickets handed out, under mu
+	queued atomic.Uint64 // tickets handed out (written under mu)
 
 	doneMu   sync.Mutex
 	done     uint64        // messages finished, in ticket order
@@ -136,8 +137,7 @@ func (q *ingestQueue) add(msg *rows.Message, ack *pendingAck) (t ticket, ok bool
 	}
 	s.reserve(messageSize(msg))
 	s.ch <- queued{msg, ack} // may wait for room: backpressure on the connection
-	s.queued++
-	return ticket{shard: s, n: s.queued}, true
+	return ticket{shard: s, n: s.queued.Add(1)}, true
 }
 
 // wait returns once t's message is finished, or ctx ends.
@@ -216,10 +216,7 @@ func (q *ingestQueue) settle(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, settleWait)
 	defer cancel()
 	for _, s := range q.shards {
-		s.mu.Lock()
-		n := s.queued
-		s.mu.Unlock()
-		if !s.waitDone(ctx, n) {
+		if !s.waitDone(ctx, s.queued.Load()) {
 			q.log.Warn("query runs before the messages queued ahead of it are stored", "waited", settleWait)
 			return
 		}
@@ -290,12 +287,10 @@ func (q *ingestQueue) close() {
 func (q *ingestQueue) pending() int {
 	n := 0
 	for _, s := range q.shards {
-		s.mu.Lock()
-		queued := s.queued
-		s.mu.Unlock()
 		s.doneMu.Lock()
-		n += int(queued - s.done)
+		done := s.done
 		s.doneMu.Unlock()
+		n += int(s.queued.Load() - done) // read after done: never below it
 	}
 	return n
 }
