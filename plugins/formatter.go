@@ -229,30 +229,9 @@ func (f *Formatter) Stats() Stats { return f.stats.snapshot() }
 // fresh one. Rows without a table of their own get route.Table; rows
 // without a time get msg.Received (or the current time if that is zero).
 func (f *Formatter) Format(ctx context.Context, msg *rows.Message, route *Route) ([]rows.Row, error) {
-	if msg == nil {
-		return nil, fmt.Errorf("formatter %s: nil message", f.name)
-	}
-	if route == nil {
-		route = &Route{}
-	}
-	start := time.Now()
-	inst, waited, err := f.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f.stats.calls.Add(1)
-	now := start // the call's deadline runs from here
-	if waited {
-		now = time.Now()
-	}
-	out, inst, err := inst.call(ctx, now, msg, route, false)
-	f.release(inst)
-	f.stats.callLatency.Since(start)
-	if err != nil {
-		return nil, err
-	}
-	f.stats.rows.Add(uint64(len(out)))
-	return out, nil
+	b := Batch{f: f, ctx: ctx}
+	defer b.Close()
+	return b.Format(msg, route)
 }
 
 // Batch formats several messages one after the other with one instance,
@@ -264,7 +243,9 @@ type Batch struct {
 	f    *Formatter
 	ctx  context.Context
 	inst *instance
-	last time.Time // when the previous call ended: the next one's start
+	// last is when the previous call ended, and so when the next began:
+	// one clock reading per call.
+	last time.Time
 }
 
 // NewBatch starts a batch of calls made with ctx.
@@ -272,6 +253,8 @@ func (f *Formatter) NewBatch(ctx context.Context) *Batch { return &Batch{f: f, c
 
 // Format is Formatter.Format within the batch. After a call that
 // discards the instance the next one takes a fresh instance from the pool.
+// A call's latency counts from when it began to wait for an instance, its
+// deadline from when it got one.
 func (b *Batch) Format(msg *rows.Message, route *Route) ([]rows.Row, error) {
 	f := b.f
 	if msg == nil {
@@ -280,17 +263,20 @@ func (b *Batch) Format(msg *rows.Message, route *Route) ([]rows.Row, error) {
 	if route == nil {
 		route = &Route{}
 	}
+	start, now := b.last, b.last
 	if b.inst == nil {
-		inst, _, err := f.acquire(b.ctx)
+		start = time.Now()
+		inst, waited, err := f.acquire(b.ctx)
 		if err != nil {
 			return nil, err
 		}
-		b.inst, b.last = inst, time.Now()
+		b.inst, now = inst, start
+		if waited {
+			now = time.Now()
+		}
 	}
-	// One clock reading per call: a call starts when the one before ended.
-	start := b.last
 	f.stats.calls.Add(1)
-	out, inst, err := b.inst.call(b.ctx, start, msg, route, false)
+	out, inst, err := b.inst.call(b.ctx, now, msg, route, false)
 	b.inst = inst
 	b.last = time.Now()
 	f.stats.callLatency.Observe(b.last.Sub(start))
