@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"testing"
@@ -260,5 +261,74 @@ func TestBatchOutcomes(t *testing.T) {
 		if got.dead != alone.dead {
 			t.Errorf("%s: dead letters\n%s, alone\n%s", mode.name, got.dead, alone.dead)
 		}
+	}
+}
+
+// TestShutdownTimeoutLosesNoAcknowledged: a gateway whose shutdown
+// deadline passes while its queue still formats QoS 1 messages drops their
+// connections unanswered; every message it did acknowledge is stored after
+// a restart.
+func TestShutdownTimeoutLosesNoAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	gw := startGateway(t, dir, "shutdown_timeout: 50ms\nbroker: {max_packet_size: 4MiB}\n")
+	// Big JSON arrays keep the queue's worker busy for a while each.
+	var big bytes.Buffer
+	big.WriteString("[")
+	for i := range 5000 {
+		if i > 0 {
+			big.WriteString(",")
+		}
+		fmt.Fprintf(&big, `{"ts":%d,"v":%d}`, 1700000000000+int64(i), i)
+	}
+	big.WriteString("]")
+	const n = 40
+	msgs := make([]rawMsg, n)
+	for i := range msgs {
+		msgs[i] = rawMsg{topic: "db/write/big", payload: big.String(), qos: 1}
+	}
+	c := dialRaw(t, gw.MQTTAddrs()[0], "big-pub")
+	c.publishAll(msgs)
+	time.Sleep(50 * time.Millisecond) // some are written and acknowledged, most are not
+	acked := make(chan int)
+	go func() {
+		n := 0
+		for {
+			_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			typ, err := c.r.ReadByte()
+			if err != nil {
+				acked <- n
+				return
+			}
+			if typ>>4 == packets.Puback {
+				l, _ := c.r.ReadByte()
+				body := make([]byte, l)
+				if _, err := io.ReadFull(c.r, body); err != nil {
+					acked <- n
+					return
+				}
+				if len(body) < 3 || body[2] == 0 {
+					n++
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	if err := gw.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	t.Logf("closed in %v", time.Since(start))
+	got := <-acked
+	gw = startGateway(t, dir, "")
+	var stored int
+	if got > 0 {
+		r := query(t, gw.HTTPAddr(), "SELECT count(*) FROM big")
+		fmt.Sscan(fmt.Sprint(r.Data.Rows[0][0]), &stored)
+	}
+	t.Logf("%d of %d messages acknowledged; %d rows stored", got, n, stored)
+	if stored < got*5000 {
+		t.Fatalf("%d messages acknowledged but only %d rows (%d messages) stored", got, stored, stored/5000)
+	}
+	if got == n {
+		t.Fatalf("every message was acknowledged before the deadline: the test did not test the shutdown")
 	}
 }
