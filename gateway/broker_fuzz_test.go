@@ -84,15 +84,7 @@ auth:
 	if err != nil {
 		f.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, CompilationCacheDir: wasmCache})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { _ = gw.Close() })
-	return gw.MQTTAddrs()[0]
+	return runGateway(f, cfg, gateway.Options{Logger: log, CompilationCacheDir: wasmCache}).MQTTAddrs()[0]
 }
 
 // panicLog is a slog handler that keeps the panics the listeners recover

@@ -45,15 +45,7 @@ storage:
 	if cfg.Listeners.HTTP.Address == ":5654" {
 		cfg.Listeners.HTTP.Address = "127.0.0.1:0"
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	return gw
+	return runGateway(t, cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache})
 }
 
 const tcpListener = `

@@ -53,15 +53,7 @@ storage:
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	return gw
+	return runGateway(t, cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache})
 }
 
 // startGatewayFromFile runs a gateway with the config file at path, which
@@ -72,14 +64,21 @@ func startGatewayFromFile(t *testing.T, path string) *gateway.Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache, ConfigPath: path})
+	return runGateway(t, cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache, ConfigPath: path})
+}
+
+// runGateway creates and starts a gateway with cfg and opts, closed when
+// the test ends.
+func runGateway(tb testing.TB, cfg *gateway.Config, opts gateway.Options) *gateway.Gateway {
+	tb.Helper()
+	gw, err := gateway.New(cfg, opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = gw.Close() })
+	tb.Cleanup(func() { _ = gw.Close() })
 	return gw
 }
 

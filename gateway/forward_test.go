@@ -55,15 +55,7 @@ func startGatewayYAML(t *testing.T, yaml string) *gateway.Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	return gw
+	return runGateway(t, cfg, gateway.Options{Logger: testLogger(t), CompilationCacheDir: wasmCache})
 }
 
 // startEdge runs the edge gateway: its route dev/{table} stores rows and

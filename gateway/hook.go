@@ -168,28 +168,12 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if pk.FixedHeader.Qos > 0 {
 		h.waitForRoom(lane)
 	}
-	if h.queue != nil {
-		if ok, routed := lane.choice.queueable(h.ingest, pk.TopicName); ok && (routed || pk.FixedHeader.Qos == 0) {
-			if pk.FixedHeader.Qos == 0 {
-				if t, ok := h.queue.add(&msg, nil); ok {
-					// Stored in the background; delivered behind what is pending.
-					lane.queued = t
-					h.waitDrained(lane)
-					return pk, nil
-				}
-			} else if orig := resendOf(lane, pk); orig == nil {
-				// Formatted and written by the queue; the lane waits for
-				// that, then for the disk, as for any other.
-				p := &pendingAck{pk: pk, done: make(chan struct{})}
-				p.pk.Properties.TopicAlias, p.pk.Properties.TopicAliasFlag = 0, false
-				if t, ok := h.queue.add(&msg, p); ok {
-					p.formatted = t
-					lane.queued = t
-					h.enqueue(lane, p)
-					return pk, packets.ErrRejectPacket
-				}
-			}
+	orig := resendOf(lane, pk)
+	if orig == nil && h.viaQueue(lane, &msg, pk) {
+		if pk.FixedHeader.Qos == 0 {
+			return pk, nil
 		}
+		return pk, packets.ErrRejectPacket
 	}
 	if lane != nil {
 		// Stored in the order sent: an acknowledgement says that what the
@@ -197,12 +181,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		lane.queued.wait(h.ctx)
 		lane.queued = ticket{}
 	}
-	if orig := resendOf(lane, pk); orig != nil {
+	if orig != nil {
 		// A resend of a message still waiting in the lane: answer it after
 		// the original, through mochi, which then holds the id and answers
 		// PUBREC without passing the message on; it is not stored again.
-		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
-		h.enqueue(lane, &pendingAck{pk: pk, resendOf: orig, done: make(chan struct{})})
+		h.enqueue(lane, &pendingAck{pk: parked(pk), resendOf: orig, done: make(chan struct{})})
 		return pk, packets.ErrRejectPacket
 	}
 	out, err := h.ingest.Submit(h.ctx, &msg)
@@ -215,11 +198,46 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		}
 		return pk, nil
 	}
-	// The topic is resolved; an alias set again later, from the lane,
-	// could undo a newer mapping the client made meanwhile.
-	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
-	h.enqueue(lane, &pendingAck{pk: pk, out: out, err: err, done: make(chan struct{})})
+	h.enqueue(lane, &pendingAck{pk: parked(pk), out: out, err: err, done: make(chan struct{})})
 	return pk, packets.ErrRejectPacket
+}
+
+// viaQueue hands msg to the ingest queue when its route lets it (only
+// built-in formatters; an unrouted QoS 1/2 message is acknowledged by mochi
+// at once instead) and reports whether it did. A QoS 0 message is then
+// done with, behind what is pending in the lane; a QoS 1/2 one waits in
+// the lane for the queue's write.
+func (h *ingestHook) viaQueue(lane *ackLane, msg *rows.Message, pk packets.Packet) bool {
+	if h.queue == nil {
+		return false
+	}
+	if ok, routed := lane.choice.queueable(h.ingest, pk.TopicName); !ok || !routed && pk.FixedHeader.Qos > 0 {
+		return false
+	}
+	var p *pendingAck
+	if pk.FixedHeader.Qos > 0 {
+		p = &pendingAck{pk: parked(pk), done: make(chan struct{})}
+	}
+	t, ok := h.queue.add(msg, p)
+	if !ok {
+		return false // closed: stored on this goroutine
+	}
+	lane.queued = t
+	if p == nil {
+		h.waitDrained(lane)
+		return true
+	}
+	p.formatted = t
+	h.enqueue(lane, p)
+	return true
+}
+
+// parked returns pk as it waits in a lane. Its topic is resolved: an
+// alias set again later, from the lane, could undo a newer mapping the
+// client made meanwhile.
+func parked(pk packets.Packet) packets.Packet {
+	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+	return pk
 }
 
 // laneOf returns cl's ack lane, creating it when create is set (else nil
@@ -314,21 +332,7 @@ func (h *ingestHook) drain(lane *ackLane) {
 			}
 		}
 
-		lane.mu.Lock()
-		clear(lane.queue[:len(batch)])
-		lane.queue = lane.queue[len(batch):]
-		empty := len(lane.queue) == 0
-		if empty {
-			lane.queue = nil
-			if lane.gone {
-				h.lanes.Delete(lane.cl)
-			}
-		}
-		lane.mu.Unlock()
-		for _, p := range batch {
-			close(p.done)
-		}
-		if empty {
+		if h.finish(lane, len(batch)) {
 			return
 		}
 	}
@@ -336,17 +340,31 @@ func (h *ingestHook) drain(lane *ackLane) {
 
 // abandon forgets what lane holds without answering it (the connection
 // is being dropped) and releases whoever waits for it.
-func (h *ingestHook) abandon(lane *ackLane) {
+func (h *ingestHook) abandon(lane *ackLane) { h.finish(lane, -1) }
+
+// finish takes the n oldest messages off lane (every one if n < 0) and
+// releases whoever waits for them. It reports whether the lane is empty
+// now; an empty lane whose connection ended is forgotten.
+func (h *ingestHook) finish(lane *ackLane, n int) (empty bool) {
 	lane.mu.Lock()
-	batch := lane.queue
-	lane.queue = nil
-	if lane.gone {
-		h.lanes.Delete(lane.cl)
+	if n < 0 {
+		n = len(lane.queue)
+	}
+	done := lane.queue[:n:n]
+	lane.queue = lane.queue[n:]
+	empty = len(lane.queue) == 0
+	if empty {
+		lane.queue = nil
+		if lane.gone {
+			h.lanes.Delete(lane.cl)
+		}
 	}
 	lane.mu.Unlock()
-	for _, p := range batch {
+	for _, p := range done {
 		close(p.done)
 	}
+	clear(done)
+	return empty
 }
 
 // corker is a connection that can hold back its writes and send them in

@@ -244,9 +244,10 @@ func (q *ingestQueue) work(s *queueShard) {
 				break fill
 			}
 		}
-		msgs = msgs[:0]
+		msgs, size := msgs[:0], 0
 		for _, b := range batch {
 			msgs = append(msgs, b.msg)
+			size += messageSize(b.msg)
 		}
 		q.ingest.SubmitBatch(q.ctx, msgs, &scratch, func(i int, out Outcome, err error) {
 			if ack := batch[i].ack; ack != nil {
@@ -260,10 +261,6 @@ func (q *ingestQueue) work(s *queueShard) {
 					"reason_code", code.Code, "reason", err)
 			}
 		})
-		size := 0
-		for _, m := range msgs {
-			size += messageSize(m)
-		}
 		clear(batch) // the payloads can go
 		clear(msgs)
 		s.finished(len(batch), size)

@@ -424,15 +424,7 @@ storage: {dir: %q}
 		if err != nil {
 			b.Fatal(err)
 		}
-		gw, err := gateway.New(cfg, gateway.Options{CompilationCacheDir: wasmCache})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := gw.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = gw.Close() })
-		return gw
+		return runGateway(b, cfg, gateway.Options{CompilationCacheDir: wasmCache})
 	}
 	upstream := start("")
 	up := upstream.MQTTAddrs()[0]
