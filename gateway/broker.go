@@ -52,6 +52,7 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 	}
 	g.acks = &ingestHook{ctx: runCtx, ingest: g.ingester, queue: g.queue, broker: g.broker, maxPending: bc.ReceiveMaximum,
 		log: g.log.With("component", "ingest")}
+	g.acks.audience.broker = g.broker
 	hooks := []mqtt.Hook{
 		authHook,
 		policy.New(policy.Options{PublishRate: bc.PublishRate, PublishBurst: bc.PublishBurst,

@@ -54,6 +54,9 @@ type ingestHook struct {
 	queue  *ingestQueue // nil: every message is stored on its connection's goroutine
 	broker *mqtt.Server
 	log    *slog.Logger
+	// audience tells whether a queued QoS 0 message has anyone to be
+	// delivered to (audience.go).
+	audience audience
 	// maxPending bounds a connection's unacknowledged messages; past it the
 	// connection waits (TCP backpressure). The broker's receive maximum.
 	maxPending int
@@ -67,8 +70,18 @@ var _ mqtt.Hook = (*ingestHook)(nil)
 func (h *ingestHook) ID() string { return "lakegate-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablish || b == mqtt.OnDisconnect
+	switch b {
+	case mqtt.OnPublish, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnSubscribed, mqtt.OnDisconnect:
+		return true
+	}
+	return false
 }
+
+// OnSubscribed and OnSessionEstablished count the moments subscriptions
+// may have grown, for the audience memos (audience.go).
+func (h *ingestHook) OnSubscribed(*mqtt.Client, packets.Packet, []byte) { h.audience.grew() }
+
+func (h *ingestHook) OnSessionEstablished(*mqtt.Client, packets.Packet) { h.audience.grew() }
 
 // maxReasonString bounds the reason text put in a PUBACK.
 const maxReasonString = 256
@@ -103,8 +116,9 @@ type ackLane struct {
 	// of the client that does not go through the queue waits for it.
 	// choice says whether the client's last topic may be queued. Only the
 	// connection's goroutine uses them.
-	queued ticket
-	choice queueChoice
+	queued   ticket
+	choice   queueChoice
+	audience audienceMemo
 }
 
 // resendOf returns the message pending in lane that pk is a QoS 2 resend
@@ -171,6 +185,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	orig := resendOf(lane, pk)
 	if orig == nil && h.viaQueue(lane, &msg, pk) {
 		if pk.FixedHeader.Qos == 0 {
+			if !pk.FixedHeader.Retain && lane.audience.unheard(&h.audience, pk.TopicName) {
+				// Nobody to deliver to: spare mochi its lookup. (Ignore
+				// would also keep a retained message from being retained.)
+				return pk, packets.CodeSuccessIgnore
+			}
 			return pk, nil
 		}
 		return pk, packets.ErrRejectPacket
