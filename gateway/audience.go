@@ -14,13 +14,14 @@ import (
 // topic had no subscriber.
 //
 // A memo is kept valid by an epoch: it counts the moments the set of
-// subscriptions may have grown (a SUBSCRIBE, by a client or the gateway
-// itself, and a session taken over or resumed, which carries its
-// subscriptions along). Each is counted after mochi added the
-// subscriptions and before the client hears back (SUBACK, CONNACK), so a
-// message published after a subscriber has been told it is subscribed
-// finds the memo stale and looks again. Subscriptions that go away need
-// no count: a memo that still sees a subscriber only costs the lookup.
+// subscriptions may have grown. A SUBSCRIBE, by a client or the gateway
+// itself, is counted in OnSubscribed, after mochi added the subscription
+// and before the SUBACK, so a message published after a subscriber has
+// been told it is subscribed finds the memo stale and looks again. A
+// session taken over or resumed is counted too (OnSessionEstablished),
+// though the subscriptions it carries along are already in mochi's index.
+// Subscriptions that go away need no count: a memo that still sees a
+// subscriber only costs the lookup.
 type audience struct {
 	broker *mqtt.Server
 	epoch  atomic.Uint64
