@@ -32,6 +32,12 @@ type rawClient struct {
 
 func dialRaw(t *testing.T, addr, clientID string) *rawClient {
 	t.Helper()
+	return dialRawKeepAlive(t, addr, clientID, 30)
+}
+
+// dialRawKeepAlive is dialRaw with a keep-alive of its own, in seconds.
+func dialRawKeepAlive(t *testing.T, addr, clientID string, keepAlive uint16) *rawClient {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func dialRaw(t *testing.T, addr, clientID string) *rawClient {
 	writePacket(t, conn, packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
 		ProtocolVersion: 5,
-		Connect:         packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: clientID},
+		Connect:         packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: keepAlive, ClientIdentifier: clientID},
 	})
 	if typ, body := splitPacket(readPacket(t, c.r)); typ != packets.Connack || len(body) < 2 || body[1] != 0 {
 		t.Fatalf("CONNACK: type %d body % x", typ, body)

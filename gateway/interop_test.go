@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	pmqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 )
 
 // inbox collects messages as "topic=payload".
@@ -301,29 +304,108 @@ func TestTakeOverSharedAndAlias(t *testing.T) {
 	al.wait(t, "alias/t=1", "alias/t=2")
 }
 
-// TestKeepAlive: a client silent for 1.5 times its keep-alive is disconnected.
+// TestKeepAlive: on every kind of listener, a client with a 1 s
+// keep-alive that sends a packet every 400 ms stays connected for several
+// keep-alive periods, and once silent is disconnected about 1.5 s after its
+// last packet (the guard's watchdog, listen/guard.go), at MQTT 3.1.1 and 5.
 func TestKeepAlive(t *testing.T) {
-	gw := startBroker(t, tcpListener)
-	for _, v := range []byte{4, 5} {
-		conn, err := net.Dial("tcp", gw.MQTTAddrs()[0])
-		if err != nil {
-			t.Fatal(err)
+	certs := makeCerts(t)
+	gw := startBroker(t, fmt.Sprintf(`
+listeners:
+  mqtt:
+    - {id: tcp, address: "127.0.0.1:0"}
+    - {id: tls, type: tls, address: "127.0.0.1:0", tls: {cert_file: %q, key_file: %q}}
+    - {id: ws, type: ws, address: "127.0.0.1:0"}
+`, certs.serverCert, certs.serverKey))
+	addrs := gw.MQTTAddrs()
+	dials := map[string]func() (io.ReadWriteCloser, error){
+		"tcp": func() (io.ReadWriteCloser, error) { return net.Dial("tcp", addrs[0]) },
+		"tls": func() (io.ReadWriteCloser, error) {
+			return tls.Dial("tcp", addrs[1], &tls.Config{RootCAs: certs.pool})
+		},
+		"ws": func() (io.ReadWriteCloser, error) {
+			d := websocket.Dialer{Subprotocols: []string{"mqtt"}, HandshakeTimeout: 10 * time.Second}
+			c, _, err := d.Dial("ws://"+addrs[2], nil)
+			if err != nil {
+				return nil, err
+			}
+			return &wsStream{c: c}, nil
+		},
+	}
+	for _, kind := range []string{"tcp", "tls", "ws"} {
+		for _, v := range []byte{4, 5} {
+			t.Run(fmt.Sprintf("%s/v%d", kind, v), func(t *testing.T) {
+				t.Parallel()
+				conn, err := dials[kind]()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				id := kind[len(kind)-1] // a client id of its own: no take-over
+				if v == 5 {
+					mustWriteTo(t, conn, []byte{0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 1, 0, 0, 2, id, '5'})
+				} else {
+					mustWriteTo(t, conn, []byte{0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 1, 0, 2, id, '4'})
+				}
+				r := bufio.NewReader(conn)
+				if p := readPacket(t, r); p[0] != 0x20 {
+					t.Fatalf("want CONNACK, got % x", p)
+				}
+				for i := range 8 { // 3.2 s, more than two keep-alive deadlines
+					time.Sleep(400 * time.Millisecond)
+					mustWriteTo(t, conn, []byte{0xC0, 0}) // PINGREQ
+					if p := readPacket(t, r); p[0] != 0xD0 {
+						t.Fatalf("ping %d: want PINGRESP, got % x", i, p)
+					}
+				}
+				start := time.Now()
+				_, err = r.ReadByte()
+				d := time.Since(start)
+				if err == nil || d < 1400*time.Millisecond || d > 3*time.Second {
+					t.Errorf("keep-alive 1 s: closed %s after the last packet (err %v), want about 1.5 s", d, err)
+				}
+			})
 		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if v == 5 {
-			mustWrite(t, conn, []byte{0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 1, 0, 0, 2, 'k', '5'})
-		} else {
-			mustWrite(t, conn, []byte{0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 1, 0, 2, 'k', '4'})
+	}
+}
+
+// wsStream is an MQTT byte stream over WebSocket binary messages.
+type wsStream struct {
+	c *websocket.Conn
+	r io.Reader
+}
+
+func (s *wsStream) Read(p []byte) (int, error) {
+	for {
+		if s.r == nil {
+			_, r, err := s.c.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			s.r = r
 		}
-		r := bufio.NewReader(conn)
-		readPacket(t, r)
-		start := time.Now()
-		_, err = r.ReadByte()
-		d := time.Since(start)
-		if err == nil || d < 1400*time.Millisecond || d > 8*time.Second {
-			t.Errorf("v%d keep-alive 1 s: closed after %s (err %v), want about 1.5 s", v, d, err)
+		n, err := s.r.Read(p)
+		if err == io.EOF {
+			s.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
 		}
+		return n, err
+	}
+}
+
+func (s *wsStream) Write(p []byte) (int, error) {
+	return len(p), s.c.WriteMessage(websocket.BinaryMessage, p)
+}
+
+func (s *wsStream) Close() error { return s.c.Close() }
+
+func mustWriteTo(t *testing.T, w io.Writer, b []byte) {
+	t.Helper()
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -249,6 +249,31 @@ routes:
 // plugin that spends its whole deadline on each are formatted on their
 // publishers' connections, not in the ingest queue (ingestqueue.go) that
 // other clients' QoS 0 messages share, so those are stored at once.
+// TestKeepAliveSpansSlowHandling: the keep-alive bounds the time a client
+// is silent, not the time the broker takes over its message. A client
+// with a 1 s keep-alive whose message a plugin formats for 2.5 s, on the
+// connection's goroutine, is still served afterwards, though the guard's
+// keep-alive watchdog fired meanwhile (listen/guard.go).
+func TestKeepAliveSpansSlowHandling(t *testing.T) {
+	hostile := buildHostilePlugin(t)
+	id := "plugin:" + hostile
+	gw := startGateway(t, t.TempDir(), fmt.Sprintf(`
+plugins:
+  overrides:
+    - {formatter: %q, call_timeout: 2500ms}
+routes:
+  - {topic: "bad/{table}", formatter: %q, table: "{table}"}
+`, id, id))
+	c := dialRawKeepAlive(t, gw.MQTTAddrs()[0], "slow", 1)
+	start := time.Now()
+	c.publishAll([]rawMsg{{topic: "bad/loop", payload: "loop"}})
+	c.ping()
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("PINGRESP after %s: the plugin did not hold the connection past its keep-alive", d)
+	}
+	c.ping() // and it goes on
+}
+
 func TestLoopingPluginQoS0HoldsOnlyItsPublishers(t *testing.T) {
 	hostile := buildHostilePlugin(t)
 	id := "plugin:" + hostile

@@ -33,6 +33,7 @@ type benchFlags struct {
 	duration   time.Duration
 	keepData   string
 	cpuProfile string
+	memProfile string
 }
 
 func newBenchCommand(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
@@ -56,6 +57,7 @@ for each and the ratio gateway/bare.`,
 	cmd.Flags().IntVar(&f.window, "window", 32, "QoS 1 messages in flight per connection")
 	cmd.Flags().DurationVar(&f.duration, "duration", 5*time.Second, "how long each measurement publishes")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cmd.Flags().StringVar(&f.memProfile, "memprofile", "", "write an allocation profile of the whole run to this file")
 	cmd.Flags().StringVar(&f.keepData, "data", "", "gateway data dir (default: a temporary dir, removed afterwards)")
 	return cmd
 }
@@ -92,6 +94,14 @@ func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if f.memProfile != "" {
+		defer func() {
+			if pf, err := os.Create(f.memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(pf, 0)
+				_ = pf.Close()
+			}
+		}()
 	}
 	// Errors only: the load generator's connections come and go by the thousand.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
