@@ -117,6 +117,7 @@ type ackLane struct {
 	// choice says whether the client's last topic may be queued. Only the
 	// connection's goroutine uses them.
 	queued   ticket
+	shard    *queueShard // the client's shard, once it has queued
 	choice   queueChoice
 	audience audienceMemo
 }
@@ -173,7 +174,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		Retain:          pk.FixedHeader.Retain,
 		ProtocolVersion: cl.Properties.ProtocolVersion,
 		ContentType:     pk.Properties.ContentType,
-		Received:        time.Now(),
+		Received:        receivedAt(cl),
 	}
 	for _, p := range pk.Properties.User {
 		msg.UserProperties = append(msg.UserProperties, rows.Property{Key: p.Key, Value: p.Val})
@@ -237,7 +238,10 @@ func (h *ingestHook) viaQueue(lane *ackLane, msg *rows.Message, pk packets.Packe
 	if pk.FixedHeader.Qos > 0 {
 		p = &pendingAck{pk: parked(pk), done: make(chan struct{})}
 	}
-	t, ok := h.queue.add(msg, p)
+	if lane.shard == nil {
+		lane.shard = h.queue.shardOf(msg.ClientID)
+	}
+	t, ok := lane.shard.add(msg, p)
 	if !ok {
 		return false // closed: stored on this goroutine
 	}
@@ -249,6 +253,23 @@ func (h *ingestHook) viaQueue(lane *ackLane, msg *rows.Message, pk packets.Packe
 	p.formatted = t
 	h.enqueue(lane, p)
 	return true
+}
+
+// readClock is a connection that knows when it last read bytes
+// (listen.Guard's connections do). Only the connection's goroutine, the
+// one mochi runs the hooks of its packets on, may ask.
+type readClock interface{ ReadAt() time.Time }
+
+// receivedAt returns when the gateway received cl's packet being handled:
+// the time of the read that completed it, which the connection took once
+// for all the packets of that read, or else now.
+func receivedAt(cl *mqtt.Client) time.Time {
+	if rc, ok := cl.Net.Conn.(readClock); ok {
+		if t := rc.ReadAt(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
 }
 
 // parked returns pk as it waits in a lane. Its topic is resolved: an

@@ -125,11 +125,15 @@ type ticket struct {
 	n     uint64
 }
 
-// add queues msg behind the client's earlier messages and returns its
-// ticket. ok is false once the queue is closed: the caller stores the
-// message itself.
-func (q *ingestQueue) add(msg *rows.Message, ack *pendingAck) (t ticket, ok bool) {
-	s := q.shards[maphash.String(q.seed, msg.ClientID)%uint64(len(q.shards))]
+// shardOf returns the shard that takes the messages of clientID.
+func (q *ingestQueue) shardOf(clientID string) *queueShard {
+	return q.shards[maphash.String(q.seed, clientID)%uint64(len(q.shards))]
+}
+
+// add queues msg in s, its client's shard (shardOf), behind the client's
+// earlier messages and returns its ticket. ok is false once the queue is
+// closed: the caller stores the message itself.
+func (s *queueShard) add(msg *rows.Message, ack *pendingAck) (t ticket, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -73,6 +73,7 @@ type guardConn struct {
 	closeErr  atomic.Value
 	timer     *time.Timer
 	alive     keepAlive
+	readAt    time.Time // when Read last returned bytes; the reading goroutine's
 }
 
 // keepAlive ends a connection that sends nothing for 1.5 times its
@@ -101,6 +102,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
+		c.readAt = time.Now()
 		ok, ferr := c.fr.feed(p[:n])
 		if c.fr.packets > 0 && !c.connected.Load() {
 			c.connected.Store(true)
@@ -126,6 +128,11 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// ReadAt returns when Read last returned bytes: for a packet being
+// handled, when the read that completed it returned. One clock reading
+// serves every packet of a read. Only the goroutine that reads may call it.
+func (c *guardConn) ReadAt() time.Time { return c.readAt }
 
 // fail ends the connection for a framing error.
 func (c *guardConn) fail(err error) error {

@@ -160,6 +160,38 @@ func TestGuardConnectTimeout(t *testing.T) {
 	}
 }
 
+// TestGuardReadAt: ReadAt is when the last read that returned bytes came
+// back; a packet's bytes arriving later move it on.
+func TestGuardReadAt(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	g := Guard{}.Wrap(server).(interface {
+		net.Conn
+		ReadAt() time.Time
+	})
+	if !g.ReadAt().IsZero() {
+		t.Fatal("ReadAt before any read is not zero")
+	}
+	buf := make([]byte, 64)
+	var marks []time.Time
+	for _, chunk := range [][]byte{connect5, pingreq[:1], pingreq[1:]} {
+		time.Sleep(20 * time.Millisecond)
+		go func() { _, _ = client.Write(chunk) }()
+		before := time.Now()
+		if _, err := io.ReadFull(g, buf[:len(chunk)]); err != nil {
+			t.Fatal(err)
+		}
+		at := g.ReadAt()
+		if at.Before(before) || at.After(time.Now()) {
+			t.Fatalf("ReadAt %v outside the read (%v ..)", at, before)
+		}
+		marks = append(marks, at)
+	}
+	if !marks[2].After(marks[1]) || !marks[1].After(marks[0]) {
+		t.Fatalf("ReadAt did not move on with later reads: %v", marks)
+	}
+}
+
 // FuzzFramer feeds arbitrary bytes in arbitrary chunkings: the framer must
 // never panic, never accept more than it was given, and agree with itself
 // whether the stream comes whole or split.
