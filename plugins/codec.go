@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/lakegate/lakegate/arrowstore/rows"
@@ -67,7 +68,11 @@ func encodeInput(b []byte, msg *rows.Message, route *Route, received int64, chec
 	off := inputHeaderSize
 	str := func(s string) {
 		le.PutUint32(b[off:], uint32(len(s)))
-		off += 4 + copy(b[off+4:], s)
+		n := copy(b[off+4:], s)
+		if !utf8.ValidString(s) {
+			validUTF8(b[off+4 : off+4+n])
+		}
+		off += 4 + n
 	}
 	str(msg.Topic)
 	str(msg.ClientID)
@@ -91,6 +96,19 @@ func encodeInput(b []byte, msg *rows.Message, route *Route, received int64, chec
 	} else {
 		le.PutUint32(b[off:], uint32(len(msg.Payload)))
 		copy(b[off+4:], msg.Payload)
+	}
+}
+
+// validUTF8 replaces, in place, each byte of b that is not part of a
+// valid UTF-8 sequence with '?': the ABI promises guests UTF-8 strings
+// (ABI.md, "Encodings"), and the length stays the same.
+func validUTF8(b []byte) {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			b[i] = '?'
+		}
+		i += size
 	}
 }
 

@@ -153,6 +153,48 @@ func TestEncodeInputSize(t *testing.T) {
 	}
 }
 
+// TestEncodeInputUTF8: the strings a guest gets are UTF-8 (ABI.md,
+// "Encodings"): each byte that is not part of a valid sequence becomes
+// '?', lengths stay, valid text is left alone, and the payload is bytes.
+func TestEncodeInputUTF8(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain/topic", "plain/topic"},
+		{"a\xffb", "a?b"},
+		{"\xe2\x82", "??"},                       // a cut three-byte sequence
+		{"\xc0\xaf", "??"},                       // an overlong '/'
+		{"\xed\xa0\x80", "???"},                  // a surrogate
+		{"caf\u00e9 \ufffd", "caf\u00e9 \ufffd"}, // valid, the replacement character included
+	} {
+		m := &rows.Message{Topic: c.in, ClientID: c.in, Username: c.in, ContentType: c.in,
+			UserProperties: []rows.Property{{Key: c.in, Value: c.in}}, Payload: []byte("\xff{}")}
+		r := &Route{Table: c.in, Options: []Option{{Key: c.in, Value: c.in}}}
+		b := make([]byte, inputSize(m, r, false))
+		encodeInput(b, m, r, 1, false, &Limits{})
+		off := inputHeaderSize
+		next := func() string {
+			n := int(le32(b[off:]))
+			off += 4 + n
+			return string(b[off-n : off])
+		}
+		var got []string
+		for range 4 {
+			got = append(got, next())
+		}
+		off += 4 // user property count
+		got = append(got, next(), next(), next())
+		off += 4 // option count
+		got = append(got, next(), next())
+		for i, g := range got {
+			if g != c.want {
+				t.Errorf("%q: string %d is %q, want %q", c.in, i, g, c.want)
+			}
+		}
+		if p := next(); p != "\xff{}" {
+			t.Errorf("%q: payload %q changed", c.in, p)
+		}
+	}
+}
+
 func payload(m *rows.Message, check bool) []byte {
 	if check {
 		return nil

@@ -44,15 +44,30 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// Decodes one ABI-encoded input.
+    /// Decodes one ABI-encoded input, checking that its strings are UTF-8.
     pub fn decode(b: &'a [u8]) -> Result<Input<'a>, &'static str> {
+        Self::decode_with(b, false)
+    }
+
+    /// Decodes an input the host wrote: the ABI promises its strings are
+    /// UTF-8 (the host replaces invalid bytes), so they are not checked
+    /// again (ABI.md, "Encodings").
+    ///
+    /// # Safety
+    ///
+    /// Every string in `b` must be valid UTF-8.
+    pub(crate) unsafe fn decode_from_host(b: &'a [u8]) -> Result<Input<'a>, &'static str> {
+        Self::decode_with(b, true)
+    }
+
+    fn decode_with(b: &'a [u8], utf8_known: bool) -> Result<Input<'a>, &'static str> {
         if b.len() < HEADER_SIZE {
             return Err("sdk: bad input encoding: short header");
         }
         if b[0] != crate::ABI_VERSION as u8 {
             return Err("sdk: bad input encoding: unknown input version");
         }
-        let mut d = Dec { b, off: HEADER_SIZE };
+        let mut d = Dec { b, off: HEADER_SIZE, utf8_known };
         let topic = d.str()?;
         let client_id = d.str()?;
         let username = d.str()?;
@@ -130,7 +145,8 @@ impl<'a> Pairs<'a> {
     }
     /// The pairs in order.
     pub fn iter(&self) -> PairsIter<'a> {
-        PairsIter { d: Dec { b: self.raw, off: 0 }, left: self.count }
+        // Checked (or promised by the host) when the input was decoded.
+        PairsIter { d: Dec { b: self.raw, off: 0, utf8_known: true }, left: self.count }
     }
 }
 
@@ -156,7 +172,6 @@ impl<'a> Iterator for PairsIter<'a> {
             return None;
         }
         self.left -= 1;
-        // Checked when the input was decoded.
         let key = self.d.str().ok()?;
         let value = self.d.str().ok()?;
         Some(Pair { key, value })
@@ -167,6 +182,8 @@ impl<'a> Iterator for PairsIter<'a> {
 struct Dec<'a> {
     b: &'a [u8],
     off: usize,
+    // The strings are known to be UTF-8: str does not check them.
+    utf8_known: bool,
 }
 
 impl<'a> Dec<'a> {
@@ -188,7 +205,13 @@ impl<'a> Dec<'a> {
         Ok(v)
     }
     fn str(&mut self) -> Result<&'a str, &'static str> {
-        core::str::from_utf8(self.bytes()?).map_err(|_| "sdk: bad input encoding: a string is not UTF-8")
+        let b = self.bytes()?;
+        if self.utf8_known {
+            // SAFETY: see utf8_known; Pairs are only made by pairs below,
+            // from strings checked or promised UTF-8.
+            return Ok(unsafe { core::str::from_utf8_unchecked(b) });
+        }
+        core::str::from_utf8(b).map_err(|_| "sdk: bad input encoding: a string is not UTF-8")
     }
     /// Checks a list of pairs and returns it undecoded.
     fn pairs(&mut self) -> Result<Pairs<'a>, &'static str> {

@@ -170,11 +170,22 @@ pub type Handler = fn(&Input, &mut Output) -> Result<(), Error>;
 pub type Checker = fn(&Input) -> Result<(), Error>;
 
 /// Runs one ABI-encoded input through a handler and returns the encoded
-/// output. The exports call it; tests and benchmarks may call it natively.
+/// output, checking that the input's strings are UTF-8. Tests and
+/// benchmarks may call it natively; the exports take the host's word for
+/// UTF-8 instead (ABI.md, "Encodings").
 pub fn run<'o>(handler: Handler, checker: Option<Checker>, input: &[u8], out: &'o mut Output) -> &'o [u8] {
+    handle(handler, checker, Input::decode(input), out)
+}
+
+/// Runs an input decoded from the ABI.
+fn handle<'o>(
+    handler: Handler,
+    checker: Option<Checker>,
+    decoded: Result<Input, &'static str>,
+    out: &'o mut Output,
+) -> &'o [u8] {
     // Borrowed where it was decoded: moving the Input out of the Result
     // costs a copy of it per message.
-    let decoded = Input::decode(input);
     let inp = match &decoded {
         Ok(i) => i,
         Err(e) => return out.fail(Status::Failed, e),
@@ -205,7 +216,7 @@ pub fn run<'o>(handler: Handler, checker: Option<Checker>, input: &[u8], out: &'
 /// Implementation of `export_formatter!`; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    use super::{Checker, Handler, Output, Status};
+    use super::{Checker, Handler, Input, Output, Status};
 
     // One instance runs one call at a time, on one thread: plain statics
     // are the guest's state, as in any wasm32-unknown-unknown module.
@@ -238,7 +249,8 @@ pub mod __private {
             let res = if len < 0 || len as usize > buf.len() {
                 out.fail(Status::Failed, "sdk: input length out of range")
             } else {
-                super::run(handler, checker, &buf[..len as usize], out)
+                // The host promises UTF-8 strings (ABI.md, "Encodings").
+                super::handle(handler, checker, Input::decode_from_host(&buf[..len as usize]), out)
             };
             ((res.as_ptr() as usize as i64) << 32) | res.len() as i64
         }
