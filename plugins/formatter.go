@@ -244,9 +244,15 @@ type Batch struct {
 	ctx  context.Context
 	inst *instance
 	// last is when the previous call ended, and so when the next began:
-	// one clock reading per call.
+	// one clock reading per call, of the monotonic clock alone (monoNow).
 	last time.Time
 }
+
+// monoNow returns the time now, as base plus the monotonic time elapsed
+// since base: time.Since reads only the monotonic clock where time.Now
+// reads it and the wall clock, and the readings here only time calls and
+// bound their deadlines. base must hold a monotonic reading (time.Now's).
+func monoNow(base time.Time) time.Time { return base.Add(time.Since(base)) }
 
 // NewBatch starts a batch of calls made with ctx.
 func (f *Formatter) NewBatch(ctx context.Context) *Batch { return &Batch{f: f, ctx: ctx} }
@@ -272,13 +278,13 @@ func (b *Batch) Format(msg *rows.Message, route *Route) ([]rows.Row, error) {
 		}
 		b.inst, now = inst, start
 		if waited {
-			now = time.Now()
+			now = monoNow(start)
 		}
 	}
 	f.stats.calls.Add(1)
 	out, inst, err := b.inst.call(b.ctx, now, msg, route, false)
 	b.inst = inst
-	b.last = time.Now()
+	b.last = monoNow(start)
 	f.stats.callLatency.Observe(b.last.Sub(start))
 	if inst == nil {
 		f.release(nil) // its slot: the next call starts a fresh instance
