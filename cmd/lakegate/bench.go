@@ -31,6 +31,7 @@ type benchFlags struct {
 	qos        []int
 	window     int
 	duration   time.Duration
+	warmup     time.Duration
 	keepData   string
 	cpuProfile string
 	memProfile string
@@ -56,6 +57,7 @@ for each and the ratio gateway/bare.`,
 	cmd.Flags().IntSliceVar(&f.qos, "qos", []int{0, 1}, "QoS levels to run (0, 1)")
 	cmd.Flags().IntVar(&f.window, "window", 32, "QoS 1 messages in flight per connection")
 	cmd.Flags().DurationVar(&f.duration, "duration", 5*time.Second, "how long each measurement publishes")
+	cmd.Flags().DurationVar(&f.warmup, "warmup", time.Second, "how long the same load runs, not counted, before each measurement")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	cmd.Flags().StringVar(&f.memProfile, "memprofile", "", "write an allocation profile of the whole run to this file")
 	cmd.Flags().StringVar(&f.keepData, "data", "", "gateway data dir (default: a temporary dir, removed afterwards)")
@@ -152,19 +154,19 @@ storage: {dir: %q}
 	}
 	defer gw.Close()
 
-	fmt.Fprintf(stdout, "lakegate bench: %s per run, payload %d bytes, QoS 1 window %d\n",
-		f.duration, len(fmt.Sprintf(benchPayload, time.Now().UnixMilli(), 1)), f.window)
+	fmt.Fprintf(stdout, "lakegate bench: %s per run after %s of warm-up, payload %d bytes, QoS 1 window %d\n",
+		f.duration, f.warmup, len(fmt.Sprintf(benchPayload, time.Now().UnixMilli(), 1)), f.window)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "qos\tpublishers\tbare msg/s\tgateway msg/s\tgateway/bare\t")
 	var seq atomic.Int64
 	seq.Store(time.Now().UnixMilli())
 	for _, q := range f.qos {
 		for _, n := range f.publishers {
-			rb, err := drive(ctx, bareLn.Address(), "bare", q, n, f.window, f.duration, &seq)
+			rb, err := measure(ctx, f, bareLn.Address(), "bare", q, n, &seq)
 			if err != nil {
 				return fmt.Errorf("bare broker, qos %d: %w", q, err)
 			}
-			rg, err := drive(ctx, gw.MQTTAddrs()[0], "gateway", q, n, f.window, f.duration, &seq)
+			rg, err := measure(ctx, f, gw.MQTTAddrs()[0], "gateway", q, n, &seq)
 			if err != nil {
 				return fmt.Errorf("gateway, qos %d: %w", q, err)
 			}
@@ -181,6 +183,21 @@ storage: {dir: %q}
 		fmt.Fprintf(stdout, "write-ahead log: %d syncs, %.2f ms each on average\n", sl.Count, sl.Sum.Seconds()*1000/float64(sl.Count))
 	}
 	return nil
+}
+
+// measure runs the load of one measurement against target after the
+// same load for the warm-up time, uncounted: a fresh process first pays
+// for memory it has not touched yet (page faults by the hundred thousand
+// as the heap grows to its goal), for starting formatter instances and
+// for buffers that grow to their working size, none of which a broker
+// that has been running pays again.
+func measure(ctx context.Context, f *benchFlags, addr, target string, qos, n int, seq *atomic.Int64) (benchResult, error) {
+	if f.warmup > 0 {
+		if _, err := drive(ctx, addr, target, qos, n, f.window, f.warmup, seq); err != nil {
+			return benchResult{}, fmt.Errorf("warming up: %w", err)
+		}
+	}
+	return drive(ctx, addr, target, qos, n, f.window, f.duration, seq)
 }
 
 // drive runs n publishers against addr for d and returns how many messages
