@@ -29,7 +29,8 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 
 	brokerLog := slog.New(quietHandler{g.log.Handler(), slog.LevelInfo}).With("component", "broker")
 	// The inline client is how the gateway publishes itself (dead letters).
-	g.broker = mqtt.New(&mqtt.Options{Logger: brokerLog, InlineClient: true, Capabilities: caps})
+	g.broker = mqtt.New(&mqtt.Options{Logger: brokerLog, InlineClient: true, Capabilities: caps,
+		ClientNetReadBufferSize: int(bc.ReadBufferSize)})
 
 	ac := g.cfg.Auth
 	opts := auth.Options{AllowAnonymous: ac.AnonymousAllowed(), Logger: g.log.With("component", "auth")}

@@ -176,6 +176,9 @@ type BrokerConfig struct {
 	PublishRate float64 `mapstructure:"publish_rate"`
 	// PublishBurst is how many PUBLISH packets may arrive at once; 0 = the rate.
 	PublishBurst int `mapstructure:"publish_burst"`
+	// ReadBufferSize is each connection's read buffer: what one read from
+	// the socket can take at once.
+	ReadBufferSize ByteSize `mapstructure:"read_buffer_size"`
 }
 
 // HTTPListenerConfig is the query API endpoint; an empty address disables it.
@@ -496,6 +499,9 @@ func (c *Config) Validate() error {
 	}
 	if b.PublishBurst < 0 {
 		bad("broker.publish_burst", "must not be negative")
+	}
+	if b.ReadBufferSize < 512 || b.ReadBufferSize > 1<<20 {
+		bad("broker.read_buffer_size", "must be between 512B and 1MiB, got %d", b.ReadBufferSize)
 	}
 	if len(c.Listeners.MQTT) == 0 {
 		bad("listeners.mqtt", "at least one MQTT listener is needed")
