@@ -170,6 +170,16 @@ storage: {dir: %q}
 			if err != nil {
 				return fmt.Errorf("gateway, qos %d: %w", q, err)
 			}
+			// Untimed: what is still buffered goes to Parquet, and the
+			// small files are compacted, now, so that the next measurement
+			// does not pay for this one's rows (compaction of the rows of
+			// the QoS 0 runs otherwise lands in the QoS 1 ones).
+			if err := gw.Store().Flush(ctx); err != nil {
+				return fmt.Errorf("flushing the gateway's store between measurements: %w", err)
+			}
+			if err := gw.Store().Maintain(ctx); err != nil {
+				return fmt.Errorf("compacting the gateway's store between measurements: %w", err)
+			}
 			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.2f\t\n", q, n, rb.rate(), rg.rate(), rg.rate()/rb.rate())
 		}
 	}
