@@ -352,13 +352,9 @@ func instrumentFunc(out, fn, entry []byte, fuel, intr, params uint32) ([]byte, e
 	code := r.off
 	hasLoop := false
 	for r.off < len(r.b) && !hasLoop {
-		start := r.off
-		op := r.byte()
-		if err := r.skipImmediates(op); err != nil {
+		op, err := r.instruction()
+		if err != nil {
 			return nil, err
-		}
-		if r.err != nil {
-			return nil, fmt.Errorf("instruction 0x%02x at offset %d: %w", op, start, r.err)
 		}
 		hasLoop = op == 0x03
 	}
@@ -378,12 +374,9 @@ func instrumentFunc(out, fn, entry []byte, fuel, intr, params uint32) ([]byte, e
 	r.off = code
 	for r.off < len(r.b) {
 		start := r.off
-		op := r.byte()
-		if err := r.skipImmediates(op); err != nil {
+		op, err := r.instruction()
+		if err != nil {
 			return nil, err
-		}
-		if r.err != nil {
-			return nil, fmt.Errorf("instruction 0x%02x at offset %d: %w", op, start, r.err)
 		}
 		out = append(out, fn[start:r.off]...)
 		if op == 0x03 { // loop
@@ -391,6 +384,19 @@ func instrumentFunc(out, fn, entry []byte, fuel, intr, params uint32) ([]byte, e
 		}
 	}
 	return out, nil
+}
+
+// instruction moves past one instruction and returns its opcode.
+func (r *reader) instruction() (byte, error) {
+	start := r.off
+	op := r.byte()
+	if err := r.skipImmediates(op); err != nil {
+		return op, err
+	}
+	if r.err != nil {
+		return op, fmt.Errorf("instruction 0x%02x at offset %d: %w", op, start, r.err)
+	}
+	return op, nil
 }
 
 // skipImmediates moves past the immediates of instruction op.
