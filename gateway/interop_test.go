@@ -341,7 +341,7 @@ listeners:
 					t.Fatal(err)
 				}
 				defer conn.Close()
-				id := kind[len(kind)-1] // a client id of its own: no take-over
+				id := map[string]byte{"tcp": 't', "tls": 'l', "ws": 'w'}[kind] // a client id of its own: no take-over
 				if v == 5 {
 					mustWriteTo(t, conn, []byte{0x10, 0x0f, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 1, 0, 0, 2, id, '5'})
 				} else {
