@@ -482,20 +482,32 @@ func makeCerts(t *testing.T) testCerts {
 	}
 }
 
+// listenersConfig is a config with one loopback MQTT listener of each
+// kind named in ids (tcp, tls, mtls: TLS with client certificates, ws,
+// wss), in that order, the TLS ones with certs.
+func listenersConfig(certs testCerts, ids ...string) string {
+	tls := fmt.Sprintf("cert_file: %q, key_file: %q", certs.serverCert, certs.serverKey)
+	kinds := map[string]string{
+		"tcp":  `{id: tcp, address: "127.0.0.1:0"}`,
+		"tls":  `{id: tls, type: tls, address: "127.0.0.1:0", tls: {` + tls + `}}`,
+		"mtls": `{id: mtls, type: tls, address: "127.0.0.1:0", tls: {` + tls + fmt.Sprintf(", client_ca_file: %q}}", certs.ca),
+		"ws":   `{id: ws, type: ws, address: "127.0.0.1:0"}`,
+		"wss":  `{id: wss, type: ws, address: "127.0.0.1:0", tls: {` + tls + `}}`,
+	}
+	var b strings.Builder
+	b.WriteString("listeners:\n  mqtt:\n")
+	for _, id := range ids {
+		b.WriteString("    - " + kinds[id] + "\n")
+	}
+	return b.String()
+}
+
 // TestListeners runs TCP, TLS (with and without client certificates) and
 // WebSocket listeners side by side, each on its own address: a message
 // published on one reaches subscribers on the others.
 func TestListeners(t *testing.T) {
 	certs := makeCerts(t)
-	gw := startBroker(t, fmt.Sprintf(`
-listeners:
-  mqtt:
-    - {id: tcp, address: "127.0.0.1:0"}
-    - {id: tls, type: tls, address: "127.0.0.1:0", tls: {cert_file: %q, key_file: %q}}
-    - {id: mtls, type: tls, address: "127.0.0.1:0", tls: {cert_file: %[1]q, key_file: %[2]q, client_ca_file: %[3]q}}
-    - {id: ws, type: ws, address: "127.0.0.1:0"}
-    - {id: wss, type: ws, address: "127.0.0.1:0", tls: {cert_file: %[1]q, key_file: %[2]q}}
-`, certs.serverCert, certs.serverKey, certs.ca))
+	gw := startBroker(t, listenersConfig(certs, "tcp", "tls", "mtls", "ws", "wss"))
 	addrs := gw.MQTTAddrs()
 	if len(addrs) != 5 {
 		t.Fatalf("listeners %v", addrs)

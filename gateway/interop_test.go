@@ -310,13 +310,7 @@ func TestTakeOverSharedAndAlias(t *testing.T) {
 // last packet (the guard's watchdog, listen/guard.go), at MQTT 3.1.1 and 5.
 func TestKeepAlive(t *testing.T) {
 	certs := makeCerts(t)
-	gw := startBroker(t, fmt.Sprintf(`
-listeners:
-  mqtt:
-    - {id: tcp, address: "127.0.0.1:0"}
-    - {id: tls, type: tls, address: "127.0.0.1:0", tls: {cert_file: %q, key_file: %q}}
-    - {id: ws, type: ws, address: "127.0.0.1:0"}
-`, certs.serverCert, certs.serverKey))
+	gw := startBroker(t, listenersConfig(certs, "tcp", "tls", "ws"))
 	addrs := gw.MQTTAddrs()
 	dials := map[string]func() (io.ReadWriteCloser, error){
 		"tcp": func() (io.ReadWriteCloser, error) { return net.Dial("tcp", addrs[0]) },

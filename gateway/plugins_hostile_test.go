@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/lakegate/lakegate/gateway"
 	"github.com/lakegate/lakegate/sdk-plugin/go/wasmbuild"
 )
 
@@ -35,6 +37,14 @@ func buildHostilePlugin(t *testing.T) string {
 	return hostilePlugin.path
 }
 
+// startHostileGateway builds the hostile plugin and starts a gateway with
+// the config cfg, in which $HOSTILE stands for the plugin's formatter id.
+func startHostileGateway(t *testing.T, cfg string) *gateway.Gateway {
+	t.Helper()
+	id := strconv.Quote("plugin:" + buildHostilePlugin(t))
+	return startGateway(t, t.TempDir(), strings.ReplaceAll(cfg, "$HOSTILE", id))
+}
+
 // hostileKinds are the payloads of testdata/plugins/hostile that make it
 // misbehave, each with the failure reason it must give.
 var hostileKinds = []struct{ payload, reason string }{
@@ -51,18 +61,17 @@ var hostileKinds = []struct{ payload, reason string }{
 // plugin's own limits (plugins.overrides) apply to it and not to the JSON
 // route; the per-formatter counters moved; the gateway stays up.
 func TestHostilePluginBesideGoodRoute(t *testing.T) {
-	hostile := buildHostilePlugin(t)
-	id := "plugin:" + hostile
-	gw := startGateway(t, t.TempDir(), fmt.Sprintf(`
+	id := "plugin:" + buildHostilePlugin(t) // in the metrics' labels
+	gw := startHostileGateway(t, `
 dead_letter: {table: dead}
 plugins:
   limits: {call_timeout: 20s}
   overrides:
-    - {formatter: %q, call_timeout: 300ms, memory_pages: 512, instances: 2}
+    - {formatter: $HOSTILE, call_timeout: 300ms, memory_pages: 512, instances: 2}
 routes:
   - {topic: "good/{table}", formatter: json, table: "{table}"}
-  - {topic: "bad/{table}", formatter: %q, table: "{table}"}
-`, id, id))
+  - {topic: "bad/{table}", formatter: $HOSTILE, table: "{table}"}
+`)
 	addr, h := gw.MQTTAddrs()[0], gw.HTTPAddr()
 
 	const (
@@ -249,42 +258,15 @@ routes:
 // plugin that spends its whole deadline on each are formatted on their
 // publishers' connections, not in the ingest queue (ingestqueue.go) that
 // other clients' QoS 0 messages share, so those are stored at once.
-// TestKeepAliveSpansSlowHandling: the keep-alive bounds the time a client
-// is silent, not the time the broker takes over its message. A client
-// with a 1 s keep-alive whose message a plugin formats for 2.5 s, on the
-// connection's goroutine, is still served afterwards, though the guard's
-// keep-alive watchdog fired meanwhile (listen/guard.go).
-func TestKeepAliveSpansSlowHandling(t *testing.T) {
-	hostile := buildHostilePlugin(t)
-	id := "plugin:" + hostile
-	gw := startGateway(t, t.TempDir(), fmt.Sprintf(`
-plugins:
-  overrides:
-    - {formatter: %q, call_timeout: 2500ms}
-routes:
-  - {topic: "bad/{table}", formatter: %q, table: "{table}"}
-`, id, id))
-	c := dialRawKeepAlive(t, gw.MQTTAddrs()[0], "slow", 1)
-	start := time.Now()
-	c.publishAll([]rawMsg{{topic: "bad/loop", payload: "loop"}})
-	c.ping()
-	if d := time.Since(start); d < 2*time.Second {
-		t.Fatalf("PINGRESP after %s: the plugin did not hold the connection past its keep-alive", d)
-	}
-	c.ping() // and it goes on
-}
-
 func TestLoopingPluginQoS0HoldsOnlyItsPublishers(t *testing.T) {
-	hostile := buildHostilePlugin(t)
-	id := "plugin:" + hostile
-	gw := startGateway(t, t.TempDir(), fmt.Sprintf(`
+	gw := startHostileGateway(t, `
 plugins:
   overrides:
-    - {formatter: %q, call_timeout: 200ms, instances: 2}
+    - {formatter: $HOSTILE, call_timeout: 200ms, instances: 2}
 routes:
   - {topic: "good/{table}", formatter: json, table: "{table}"}
-  - {topic: "bad/{table}", formatter: %q, table: "{table}"}
-`, id, id))
+  - {topic: "bad/{table}", formatter: $HOSTILE, table: "{table}"}
+`)
 	addr := gw.MQTTAddrs()[0]
 	// Four looping publishers, 12 messages each: 9.6 s of deadlines, 4.8 s
 	// on the plugin's two instances; a queue worker holding them would
@@ -317,4 +299,27 @@ routes:
 	if got := gw.Stats().RowsStored; got < 4*51 {
 		t.Fatalf("%d rows stored, want at least %d", got, 4*51)
 	}
+}
+
+// TestKeepAliveSpansSlowHandling: the keep-alive bounds the time a client
+// is silent, not the time the broker takes over its message. A client
+// with a 1 s keep-alive whose message a plugin formats for 2.5 s, on the
+// connection's goroutine, is still served afterwards, though the guard's
+// keep-alive watchdog fired meanwhile (listen/guard.go).
+func TestKeepAliveSpansSlowHandling(t *testing.T) {
+	gw := startHostileGateway(t, `
+plugins:
+  overrides:
+    - {formatter: $HOSTILE, call_timeout: 2500ms}
+routes:
+  - {topic: "bad/{table}", formatter: $HOSTILE, table: "{table}"}
+`)
+	c := dialRawKeepAlive(t, gw.MQTTAddrs()[0], "slow", 1)
+	start := time.Now()
+	c.publishAll([]rawMsg{{topic: "bad/loop", payload: "loop"}})
+	c.ping()
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("PINGRESP after %s: the plugin did not hold the connection past its keep-alive", d)
+	}
+	c.ping() // and it goes on
 }
