@@ -208,7 +208,8 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		h.enqueue(lane, &pendingAck{pk: parked(pk), resendOf: orig, done: make(chan struct{})})
 		return pk, packets.ErrRejectPacket
 	}
-	out, err := h.ingest.Submit(h.ctx, &msg)
+	unqueued := msg // only this path lets the message escape to the heap
+	out, err := h.ingest.Submit(h.ctx, &unqueued)
 	if pk.FixedHeader.Qos == 0 || !out.Routed {
 		// Nothing to wait for: keep it behind what is already pending,
 		// then let mochi deliver it (and acknowledge an unrouted QoS 1/2).

@@ -113,9 +113,11 @@ func (c *queueChoice) queueable(in *Ingester, topic string) (ok, routed bool) {
 }
 
 // queued is a message in a shard; ack is set for a QoS 1/2 message, whose
-// outcome the worker puts there for the message's ack lane.
+// outcome the worker puts there for the message's ack lane. The message
+// travels by value: the channel's buffer holds it, so that queueing a
+// message allocates nothing.
 type queued struct {
-	msg *rows.Message
+	msg rows.Message
 	ack *pendingAck
 }
 
@@ -140,7 +142,7 @@ func (s *queueShard) add(msg *rows.Message, ack *pendingAck) (t ticket, ok bool)
 		return ticket{}, false
 	}
 	s.reserve(messageSize(msg))
-	s.ch <- queued{msg, ack} // may wait for room: backpressure on the connection
+	s.ch <- queued{*msg, ack} // may wait for room: backpressure on the connection
 	return ticket{shard: s, n: s.queued.Add(1)}, true
 }
 
@@ -249,9 +251,9 @@ func (q *ingestQueue) work(s *queueShard) {
 			}
 		}
 		msgs, size := msgs[:0], 0
-		for _, b := range batch {
-			msgs = append(msgs, b.msg)
-			size += messageSize(b.msg)
+		for i := range batch {
+			msgs = append(msgs, &batch[i].msg)
+			size += messageSize(&batch[i].msg)
 		}
 		q.ingest.SubmitBatch(q.ctx, msgs, &scratch, func(i int, out Outcome, err error) {
 			if ack := batch[i].ack; ack != nil {

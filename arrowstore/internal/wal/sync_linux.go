@@ -3,28 +3,40 @@
 package wal
 
 import (
-	"errors"
 	"os"
 	"syscall"
 )
 
 // preallocStep is how far ahead of its records a segment file is
-// preallocated.
-const preallocStep = 4 << 20
+// preallocated. Each step's zeros reach the disk with the next sync, which
+// takes that much longer (about 3 ms for 1 MiB against 0.3 ms), so the step
+// is small enough for that to stay a hiccup.
+const preallocStep = 1 << 20
+
+// zeroChunk is how many zero bytes preallocate writes at a time.
+const zeroChunk = 64 << 10
 
 // preallocate extends f with n zero bytes from off (its current length)
 // and returns the new length, so that writing records inside them changes
-// no file metadata and a sync is a cheap fdatasync rather than a journal
-// commit (about 0.3 ms against 2.9 ms for append+fsync on the ext4 disk
-// the README's figures come from). A file system that cannot preallocate
-// is not an error: it returns 0 and appends grow the file as usual.
+// no file metadata and a sync is a plain fdatasync of data blocks rather
+// than one that also commits the file system's journal.
+//
+// The zeros are written, not reserved with fallocate: ext4 keeps a
+// fallocated range as unwritten extents, and the first write into each
+// block converts its extent, a metadata change the next fdatasync must
+// commit. On the ext4 disk of the README's figures a 16 KB record batch
+// synced in 0.47 ms appended or fallocated and in 0.31 ms written over
+// zeros (1 MiB zero steps included); BenchmarkAppendSync measures it. The
+// price is that the log's blocks are written twice, once as zeros; at a
+// sync rate of hundreds a second, the journal blocks saved weigh as much.
 func preallocate(f *os.File, off, n int64) (int64, error) {
-	err := syscall.Fallocate(int(f.Fd()), 0, off, n)
-	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
+	zeros := make([]byte, min(n, zeroChunk))
+	for done := int64(0); done < n; {
+		k := min(n-done, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:k], off+done); err != nil {
+			return 0, err
+		}
+		done += k
 	}
 	return off + n, nil
 }
