@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,7 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 	rt := in.acquire()
 	defer rt.mu.RUnlock()
 
-	out, rs, err := in.prepare(ctx, rt, msg, nil)
+	out, rs, err := in.prepare(ctx, rt, msg)
 	if err != nil || len(rs) == 0 {
 		return out, err
 	}
@@ -190,11 +191,13 @@ func (in *Ingester) Submit(ctx context.Context, msg *rows.Message) (Outcome, err
 
 // SubmitBatch is Submit for several messages: each is routed and formatted
 // as Submit does, and the rows of all go to the store in one write (one
-// log record), which is what makes it cheaper per message. report is
-// called once for every message with what Submit would have returned for
-// it: first for those that end before the store (in order), then for
-// those whose rows were written (in order). sc is the caller's scratch
-// space, reused from batch to batch (nil: a fresh one).
+// log record), and each formatter gets its messages in one FormatAll
+// (batch calls, for a guest that takes them), which is what makes it
+// cheaper per message. report is called once for every message with what
+// Submit would have returned for it: first for those that end before the
+// store (those that end at routing first), then for those whose rows were
+// written (in order). sc is the caller's scratch space, reused from batch
+// to batch (nil: a fresh one).
 func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, sc *BatchScratch, report func(i int, out Outcome, err error)) {
 	if sc == nil {
 		sc = new(BatchScratch)
@@ -204,12 +207,23 @@ func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, sc *B
 	defer rt.mu.RUnlock()
 
 	for i, msg := range msgs {
-		out, rs, err := in.prepare(ctx, rt, msg, sc)
-		if err != nil || len(rs) == 0 {
-			report(i, out, err)
+		job, done, err := in.route(ctx, rt, msg, sc)
+		if done {
+			report(i, job.out, err)
 			continue
 		}
-		sc.waiting = append(sc.waiting, batchEntry{msg: i, out: out, lo: len(sc.rows), hi: len(sc.rows) + len(rs)})
+		job.msg = i
+		sc.jobs = append(sc.jobs, job)
+		sc.items = append(sc.items, plugins.Item{Msg: job.input, Route: job.m.Route})
+	}
+	sc.formatJobs(ctx)
+	for k, job := range sc.jobs {
+		out, rs, err := in.afterFormat(ctx, msgs[job.msg], job, sc.items[k].Rows, sc.items[k].Err)
+		if err != nil || len(rs) == 0 {
+			report(job.msg, out, err)
+			continue
+		}
+		sc.waiting = append(sc.waiting, batchEntry{msg: job.msg, out: out, lo: len(sc.rows), hi: len(sc.rows) + len(rs)})
 		sc.rows = append(sc.rows, rs...)
 	}
 	sc.batches.close() // the instances go back before the store write
@@ -242,6 +256,12 @@ type BatchScratch struct {
 	rows    []rows.Row   // the rows of the whole batch
 	waiting []batchEntry // messages whose rows are in rows
 	batches formatBatches
+	// jobs are the routed messages; items[k] is jobs[k] for its
+	// formatter, and then what that gave. group holds one formatter's
+	// items when a batch has more than one formatter.
+	jobs  []formatJob
+	items []plugins.Item
+	group []plugins.Item
 	// last is the previous message's topic and route: messages in a
 	// batch often share a topic.
 	lastTopic string
@@ -260,11 +280,49 @@ type batchEntry struct {
 // reset drops what the batch referred to, keeping the memory.
 func (sc *BatchScratch) reset() {
 	clear(sc.rows) // rows and payloads can go
-	sc.rows, sc.waiting = sc.rows[:0], sc.waiting[:0]
+	clear(sc.jobs)
+	clear(sc.items)
+	sc.rows, sc.waiting, sc.jobs, sc.items = sc.rows[:0], sc.waiting[:0], sc.jobs[:0], sc.items[:0]
 	sc.lastTopic, sc.last, sc.lastOK, sc.lastErr = "", Match{}, false, nil
 	if cap(sc.rows) > maxScratchRows {
 		sc.rows = nil
 	}
+}
+
+// formatJobs formats sc.items, each formatter's in one FormatAll (in the
+// order of their first message), and leaves the outcomes in sc.items.
+func (sc *BatchScratch) formatJobs(ctx context.Context) {
+	if len(sc.jobs) == 0 {
+		return
+	}
+	first := sc.jobs[0].f
+	mixed := false
+	for _, j := range sc.jobs {
+		mixed = mixed || j.f != first
+	}
+	if !mixed { // nearly always
+		sc.batches.of(ctx, first).FormatAll(sc.items)
+		return
+	}
+	for k, j := range sc.jobs {
+		if k > 0 && slices.ContainsFunc(sc.jobs[:k], func(o formatJob) bool { return o.f == j.f }) {
+			continue // formatted with its formatter's first message
+		}
+		sc.group = sc.group[:0]
+		for _, o := range sc.jobs[k:] {
+			if o.f == j.f {
+				sc.group = append(sc.group, plugins.Item{Msg: o.input, Route: o.m.Route})
+			}
+		}
+		sc.batches.of(ctx, j.f).FormatAll(sc.group)
+		g := sc.group
+		for i := k; i < len(sc.jobs); i++ {
+			if sc.jobs[i].f == j.f {
+				sc.items[i], g = g[0], g[1:]
+			}
+		}
+	}
+	clear(sc.group)
 }
 
 // maxScratchRows bounds the row headers a BatchScratch keeps between batches.
@@ -315,44 +373,79 @@ func (sc *BatchScratch) match(rt *routing, topic string) (Match, bool, error) {
 // prepare routes and formats msg and hands what it forwards upstream to
 // the forwarder. It returns rows only when they are to be stored; every
 // other outcome (not routed, no rows, a dead letter) is final and counted.
-func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message, sc *BatchScratch) (Outcome, []rows.Row, error) {
+func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message) (Outcome, []rows.Row, error) {
+	job, done, err := in.route(ctx, rt, msg, nil)
+	if done {
+		return job.out, nil, err
+	}
+	rs, err := job.f.Format(ctx, job.input, job.m.Route)
+	return in.afterFormat(ctx, msg, job, rs, err)
+}
+
+// formatJob is a routed message on its way to its formatter.
+type formatJob struct {
+	msg   int // its index in SubmitBatch's batch
+	out   Outcome
+	m     Match
+	f     *plugins.Formatter
+	input *rows.Message // what f gets: the message, or a decompressed copy
+}
+
+// route matches msg and settles its format choice (topicformat.go). It
+// reports done, with the outcome and error in job.out and err, when the
+// message ends here: it is not routed, or its topic or format choice is
+// bad (a dead letter).
+func (in *Ingester) route(ctx context.Context, rt *routing, msg *rows.Message, sc *BatchScratch) (job formatJob, done bool, err error) {
 	m, ok, err := sc.match(rt, msg.Topic)
 	if !ok {
 		in.stats.Unrouted.Add(1)
-		return Outcome{}, nil, nil
+		return job, true, nil
 	}
 	rt.router.countMatch(m.Index)
-	out := Outcome{Routed: true, Table: m.Table}
+	job.out = Outcome{Routed: true, Table: m.Table}
 	if err != nil {
 		in.stats.BadTopic.Add(1)
-		in.deadLetter(ctx, msg, &out, m.Table, "bad_topic", err.Error(), msg.Payload)
-		return out, nil, err
+		in.deadLetter(ctx, msg, &job.out, m.Table, "bad_topic", err.Error(), msg.Payload)
+		return job, true, err
 	}
-	var batches *formatBatches
-	if sc != nil {
-		batches = &sc.batches
+	job.m = m
+	if job.f, job.input, err = rt.formatInput(msg, &job.m); err != nil {
+		return job, true, in.formatFailed(ctx, msg, &job, err)
 	}
-	rs, err := rt.format(ctx, msg, &m, batches) // per-message format, gzip, topic columns (topicformat.go)
-	if err != nil {
-		code := "plugin_failed"
-		switch {
-		case errors.Is(err, rows.ErrMalformedPayload):
-			in.stats.Malformed.Add(1)
-			code = "malformed"
-		default:
-			in.stats.PluginFailed.Add(1)
-		}
-		err = fmt.Errorf("formatting for table %s with %s: %w", m.Table, m.Formatter, err)
-		in.deadLetter(ctx, msg, &out, m.Table, code, err.Error(), msg.Payload)
-		return out, nil, err
+	return job, false, nil
+}
+
+// afterFormat takes what job's formatter gave (rs or err): it adds the
+// topic columns, dead-letters a failure and hands the rows to the
+// forwarder. It returns rows only when they are to be stored.
+func (in *Ingester) afterFormat(ctx context.Context, msg *rows.Message, job formatJob, rs []rows.Row, err error) (Outcome, []rows.Row, error) {
+	if rs, err = formatted(rs, err, &job.m); err != nil {
+		err = in.formatFailed(ctx, msg, &job, err)
+		return job.out, nil, err
 	}
-	if out.forwarded, err = in.fwd.forward(ctx, msg, rs); err != nil {
-		return out, nil, err
+	if job.out.forwarded, err = in.fwd.forward(ctx, msg, rs); err != nil {
+		return job.out, nil, err
 	}
 	if len(rs) == 0 {
 		in.stats.Stored.Add(1)
 	}
-	return out, rs, nil
+	return job.out, rs, nil
+}
+
+// formatFailed counts and dead-letters a message its format choice or its
+// formatter failed, and returns the error to report for it.
+func (in *Ingester) formatFailed(ctx context.Context, msg *rows.Message, job *formatJob, err error) error {
+	code := "plugin_failed"
+	switch {
+	case errors.Is(err, rows.ErrMalformedPayload):
+		in.stats.Malformed.Add(1)
+		code = "malformed"
+	default:
+		in.stats.PluginFailed.Add(1)
+	}
+	err = fmt.Errorf("formatting for table %s with %s: %w", job.m.Table, job.m.Formatter, err)
+	in.deadLetter(ctx, msg, &job.out, job.m.Table, code, err.Error(), msg.Payload)
+	return err
 }
 
 // settle records what the store did with msg's rows rs (the result res,

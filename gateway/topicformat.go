@@ -284,21 +284,31 @@ func (m *Match) chooseByProperties(props []rows.Property) error {
 	return nil
 }
 
-// format turns msg, routed by m, into rows: it applies the message's
-// format choice (user properties, decompression), runs the chosen
-// formatter and adds the topic columns. m.Formatter and m.Route are
-// updated to what was chosen. msg itself is not changed: a dead letter
-// keeps the payload as it was received. With batches (SubmitBatch), each
-// formatter's calls share one instance.
-func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match, batches *formatBatches) ([]rows.Row, error) {
+// format turns msg, routed by m, into rows: formatInput, the chosen
+// formatter, then formatted. m.Formatter and m.Route are updated to what
+// was chosen. msg itself is not changed: a dead letter keeps the payload
+// as it was received.
+func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match) ([]rows.Row, error) {
+	f, in, err := rt.formatInput(msg, m)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := f.Format(ctx, in, m.Route)
+	return formatted(rs, err, m)
+}
+
+// formatInput applies the message's format choice (user properties,
+// decompression) to m and returns the formatter to run and the message to
+// give it: msg, or a copy of it with the payload decompressed.
+func (rt *routing) formatInput(msg *rows.Message, m *Match) (*plugins.Formatter, *rows.Message, error) {
 	if m.route != nil && m.route.formats != nil {
 		if err := m.chooseByProperties(msg.UserProperties); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if m.Compression == compressionGzip {
 			payload, err := m.route.formats.gunzip(msg.Payload)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			plain := *msg
 			plain.Payload = payload
@@ -307,15 +317,14 @@ func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match, batc
 	}
 	f := rt.formatters[m.Formatter]
 	if f == nil {
-		return nil, fmt.Errorf("%w: formatter %s is not loaded", rows.ErrPluginFailed, m.Formatter)
+		return nil, nil, fmt.Errorf("%w: formatter %s is not loaded", rows.ErrPluginFailed, m.Formatter)
 	}
-	var rs []rows.Row
-	var err error
-	if batches != nil {
-		rs, err = batches.of(ctx, f).Format(msg, m.Route)
-	} else {
-		rs, err = f.Format(ctx, msg, m.Route)
-	}
+	return f, msg, nil
+}
+
+// formatted finishes what the formatter of a message routed by m gave:
+// the topic columns are added to its rows.
+func formatted(rs []rows.Row, err error, m *Match) ([]rows.Row, error) {
 	if err != nil {
 		return nil, err
 	}

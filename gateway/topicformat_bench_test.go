@@ -90,7 +90,7 @@ func BenchmarkFormatters(b *testing.B) {
 				if !ok || err != nil {
 					b.Fatalf("match: %v %v", ok, err)
 				}
-				if _, err := rt.format(ctx, msg, &m, nil); err != nil {
+				if _, err := rt.format(ctx, msg, &m); err != nil {
 					b.Fatal(err)
 				}
 			}

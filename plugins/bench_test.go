@@ -56,6 +56,52 @@ func BenchmarkFormatJSON(b *testing.B) {
 	}
 }
 
+// BenchmarkFormatJSONBatch formats 128 messages at a time through one
+// Batch, as the gateway's ingest queue does: one call per message
+// (Format) against one batch call for them all (FormatAll). ns/op is per
+// message.
+func BenchmarkFormatJSONBatch(b *testing.B) {
+	ctx := context.Background()
+	f, err := testRuntime.Load(ctx, "bench", jsonformat.Module(), plugins.Limits{Instances: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close(ctx)
+	const n = 128
+	m, rt := benchMsg(), &plugins.Route{Table: "sensors"}
+	items := make([]plugins.Item, n)
+	for _, all := range []bool{false, true} {
+		b.Run(map[bool]string{false: "format", true: "format_all"}[all], func(b *testing.B) {
+			b.SetBytes(int64(len(benchPayload)))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if i%n != 0 {
+					continue // a batch of n does the work of n iterations
+				}
+				batch := f.NewBatch(ctx)
+				if all {
+					for j := range items {
+						items[j] = plugins.Item{Msg: m, Route: rt}
+					}
+					batch.FormatAll(items)
+					for _, it := range items {
+						if it.Err != nil || len(it.Rows) != 1 {
+							b.Fatal(it.Err)
+						}
+					}
+				} else {
+					for range n {
+						if rs, err := batch.Format(m, rt); err != nil || len(rs) != 1 {
+							b.Fatal(err)
+						}
+					}
+				}
+				batch.Close()
+			}
+		})
+	}
+}
+
 // BenchmarkFormatJSONParallel runs the same with one instance per CPU.
 func BenchmarkFormatJSONParallel(b *testing.B) {
 	ctx := context.Background()

@@ -37,8 +37,10 @@ const (
 	exportVersion = "lakegate_abi_version"
 	exportInput   = "lakegate_input"
 	exportFormat  = "lakegate_format"
-	exportMemory  = "memory"
-	hostModule    = "lakegate"
+	// exportFormatBatch is optional (ABI.md, "Batches").
+	exportFormatBatch = "lakegate_format_batch"
+	exportMemory      = "memory"
+	hostModule        = "lakegate"
 )
 
 // Formatter is one loaded plugin: a compiled module and a pool of
@@ -56,6 +58,8 @@ type Formatter struct {
 	owner    *Runtime
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
+	// batches: the guest exports lakegate_format_batch.
+	batches bool
 
 	// pool holds one token per instance slot: a ready instance, or nil
 	// for a slot whose instance has not been started (or was discarded).
@@ -126,6 +130,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte, limits Lim
 	if err := checkModule(f.compiled); err != nil {
 		return nil, fmt.Errorf("loading formatter %q: %w", name, err)
 	}
+	_, f.batches = f.compiled.ExportedFunctions()[exportFormatBatch]
 	inst, err := f.newInstance(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading formatter %q: %w", name, err)
@@ -145,15 +150,20 @@ func checkModule(m wazero.CompiledModule) error {
 	want := []struct {
 		name            string
 		params, results []api.ValueType
+		optional        bool
 	}{
-		{exportVersion, nil, []api.ValueType{i32}},
-		{exportInput, []api.ValueType{i32}, []api.ValueType{i32}},
-		{exportFormat, []api.ValueType{i32}, []api.ValueType{i64}},
+		{exportVersion, nil, []api.ValueType{i32}, false},
+		{exportInput, []api.ValueType{i32}, []api.ValueType{i32}, false},
+		{exportFormat, []api.ValueType{i32}, []api.ValueType{i64}, false},
+		{exportFormatBatch, []api.ValueType{i32}, []api.ValueType{i64}, true},
 	}
 	exports := m.ExportedFunctions()
 	var errs []error
 	for _, w := range want {
 		fn, ok := exports[w.name]
+		if !ok && w.optional {
+			continue
+		}
 		if !ok {
 			errs = append(errs, fmt.Errorf("module does not export %s (is it built with the lakegate SDK?)", w.name))
 			continue
@@ -246,6 +256,8 @@ type Batch struct {
 	// last is when the previous call ended, and so when the next began:
 	// one clock reading per call, of the monotonic clock alone (monoNow).
 	last time.Time
+	// noRoute stands for a nil route in FormatAll's items.
+	noRoute Route
 }
 
 // monoNow returns the time now, as base plus the monotonic time elapsed
@@ -269,31 +281,121 @@ func (b *Batch) Format(msg *rows.Message, route *Route) ([]rows.Row, error) {
 	if route == nil {
 		route = &Route{}
 	}
-	start, now := b.last, b.last
-	if b.inst == nil {
-		start = time.Now()
-		inst, waited, err := f.acquire(b.ctx)
-		if err != nil {
-			return nil, err
-		}
-		b.inst, now = inst, start
-		if waited {
-			now = monoNow(start)
-		}
+	start, now, err := b.take()
+	if err != nil {
+		return nil, err
 	}
 	f.stats.calls.Add(1)
 	out, inst, err := b.inst.call(b.ctx, now, msg, route, false)
-	b.inst = inst
-	b.last = monoNow(start)
+	b.put(inst, start)
 	f.stats.callLatency.Observe(b.last.Sub(start))
-	if inst == nil {
-		f.release(nil) // its slot: the next call starts a fresh instance
-	}
 	if err != nil {
 		return nil, err
 	}
 	f.stats.rows.Add(uint64(len(out)))
 	return out, nil
+}
+
+// FormatAll formats each item as Format would, filling in its Rows and
+// Err. A guest that exports lakegate_format_batch (sdk-plugin/ABI.md,
+// "Batches") gets the messages in as few calls as the batch limits allow;
+// the messages of a batch call that fails as a whole are then formatted
+// one by one, so that only the one at fault fails. Each message of a batch
+// call counts as a call in Stats, taking an equal share of its time.
+func (b *Batch) FormatAll(items []Item) {
+	for i := range items {
+		if items[i].Route == nil {
+			items[i].Route = &b.noRoute
+		}
+	}
+	for len(items) > 0 {
+		n := 1
+		if b.f.batches {
+			n = batchable(items)
+		}
+		if n < 2 {
+			items[0].Rows, items[0].Err = b.Format(items[0].Msg, items[0].Route)
+			items = items[1:]
+			continue
+		}
+		b.formatMany(items[:n])
+		items = items[n:]
+	}
+}
+
+// batchable returns how many of items, from the first, go in one batch
+// call (0 or 1: the first goes alone).
+func batchable(items []Item) int {
+	total := 4
+	for n, it := range items {
+		if n == maxBatchCount || it.Msg == nil {
+			return n
+		}
+		size := inputSize(it.Msg, it.Route, false)
+		total += 4 + size
+		if size > maxBatchItemBytes || total > maxBatchBytes {
+			return n
+		}
+	}
+	return len(items)
+}
+
+// formatMany formats items, at least two, in one batch call.
+func (b *Batch) formatMany(items []Item) {
+	f := b.f
+	start, now, err := b.take()
+	if err != nil {
+		for i := range items {
+			items[i].Rows, items[i].Err = nil, err
+		}
+		return
+	}
+	ok, inst := b.inst.callBatch(b.ctx, now, items)
+	b.put(inst, start)
+	if !ok {
+		for i := range items {
+			items[i].Rows, items[i].Err = b.Format(items[i].Msg, items[i].Route)
+		}
+		return
+	}
+	f.stats.calls.Add(uint64(len(items)))
+	f.stats.callLatency.ObserveN(b.last.Sub(start)/time.Duration(len(items)), uint64(len(items)))
+	var n int
+	for i := range items {
+		n += len(items[i].Rows)
+	}
+	f.stats.rows.Add(uint64(n))
+}
+
+// take returns the batch's instance, taking one from the pool if it has
+// none, with the time the call began to wait for it (start) and the time
+// it got it (now).
+func (b *Batch) take() (start, now time.Time, err error) {
+	if b.inst != nil {
+		return b.last, b.last, nil
+	}
+	start = time.Now()
+	inst, waited, err := b.f.acquire(b.ctx)
+	if err != nil {
+		return start, start, err
+	}
+	b.inst, now = inst, start
+	if waited {
+		now = monoNow(start)
+	}
+	return start, now, nil
+}
+
+// put ends a call that take began at start: it keeps inst (nil if the
+// call discarded the instance, whose slot then goes back to the pool) and
+// reads the clock, once, for the end of this call and the start of the
+// next.
+func (b *Batch) put(inst *instance, start time.Time) {
+	b.inst = inst
+	if inst == nil {
+		b.f.release(nil) // its slot: the next call starts a fresh instance
+	}
+	b.last = monoNow(start)
 }
 
 // Close puts the batch's instance back in the pool.

@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -25,11 +26,13 @@ type instance struct {
 	mem      api.Memory
 	fnInput  api.Function
 	fnFormat api.Function
-	inPtr    uint32 // the guest's input buffer
+	fnBatch  api.Function // nil unless the guest exports lakegate_format_batch
+	inPtr    uint32       // the guest's input buffer
 	inCap    uint32
 	stack    [1]uint64
 	stdio    capture // the guest's stdout and stderr
 	dec      decoder
+	batch    batchScratch
 
 	// Interrupt state (DeadlineInstrument). mu orders the timer's and the
 	// context's callbacks against the start and end of calls.
@@ -98,6 +101,9 @@ func (f *Formatter) newInstance(ctx context.Context) (*instance, error) {
 	inst.mem = mod.Memory()
 	inst.fnInput = mod.ExportedFunction(exportInput)
 	inst.fnFormat = mod.ExportedFunction(exportFormat)
+	if f.batches {
+		inst.fnBatch = mod.ExportedFunction(exportFormatBatch)
+	}
 	if f.deadline == DeadlineInstrument {
 		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
 		if !ok {
@@ -318,25 +324,35 @@ func (inst *instance) call(ctx context.Context, now time.Time, msg *rows.Message
 // run writes the input into the guest and calls lakegate_format; the
 // result is left in inst.stack[0].
 func (inst *instance) run(ctx context.Context, msg *rows.Message, route *Route, check bool, size uint32, received int64) error {
+	buf, err := inst.inputBuffer(ctx, size)
+	if err != nil {
+		return err
+	}
+	encodeInput(buf, msg, route, received, check, &inst.f.limits)
+	inst.stack[0] = uint64(size)
+	return inst.fnFormat.CallWithStack(ctx, inst.stack[:])
+}
+
+// inputBuffer returns the first size bytes of the guest's input buffer,
+// asking the guest for a larger one if it is too small.
+func (inst *instance) inputBuffer(ctx context.Context, size uint32) ([]byte, error) {
 	if size > inst.inCap {
 		want := growTo(inst.inCap, size)
 		inst.stack[0] = uint64(want)
 		if err := inst.fnInput.CallWithStack(ctx, inst.stack[:]); err != nil {
-			return err
+			return nil, err
 		}
 		ptr := uint32(inst.stack[0])
 		if ptr == 0 {
-			return &callFailure{ReasonBadOutput, exportInput + " returned a null pointer"}
+			return nil, &callFailure{ReasonBadOutput, exportInput + " returned a null pointer"}
 		}
 		inst.inPtr, inst.inCap = ptr, want
 	}
 	buf, ok := inst.mem.Read(inst.inPtr, size)
 	if !ok {
-		return &callFailure{ReasonBadOutput, "input buffer lies outside guest memory"}
+		return nil, &callFailure{ReasonBadOutput, "input buffer lies outside guest memory"}
 	}
-	encodeInput(buf, msg, route, received, check, &inst.f.limits)
-	inst.stack[0] = uint64(size)
-	return inst.fnFormat.CallWithStack(ctx, inst.stack[:])
+	return buf, nil
 }
 
 // growTo returns the input buffer capacity to ask for: at least need,
@@ -367,13 +383,7 @@ func (inst *instance) failed(ctx context.Context, reason Reason, text string, ca
 	keep := inst
 	if reason.discards() {
 		keep = nil
-		f.stats.discarded.Add(1)
-		if out := inst.stdio.text(); out != "" {
-			f.logger.Warn("formatter instance failed", "reason", reason.String(), "error", text, "guest_output", out)
-		} else if reason != ReasonCanceled {
-			f.logger.Warn("formatter instance failed", "reason", reason.String(), "error", text)
-		}
-		inst.close(context.WithoutCancel(ctx))
+		inst.discard(ctx, reason, text, slog.LevelWarn)
 	}
 	// wazero's error text is in text already; only a context's error is
 	// kept for errors.Is.
@@ -382,6 +392,18 @@ func (inst *instance) failed(ctx context.Context, reason Reason, text string, ca
 		cause = ctx.Err()
 	}
 	return nil, keep, &Error{Formatter: f.name, Reason: reason, Text: text, cause: cause}
+}
+
+// discard logs (at level) why the instance failed, counts it and closes it.
+func (inst *instance) discard(ctx context.Context, reason Reason, text string, level slog.Level) {
+	f := inst.f
+	f.stats.discarded.Add(1)
+	if out := inst.stdio.text(); out != "" {
+		f.logger.Log(ctx, level, "formatter instance failed", "reason", reason.String(), "error", text, "guest_output", out)
+	} else if reason != ReasonCanceled {
+		f.logger.Log(ctx, level, "formatter instance failed", "reason", reason.String(), "error", text)
+	}
+	inst.close(context.WithoutCancel(ctx))
 }
 
 // classify turns an error from a guest call into a reason and a text.

@@ -1,10 +1,12 @@
 package plugins_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lakegate/lakegate/arrowstore/rows"
 	jsonformat "github.com/lakegate/lakegate/formatters/json"
@@ -127,5 +129,96 @@ func TestJSONOutOfMemory(t *testing.T) {
 	}
 	if _, err := f.Format(ctx, msg(`{"a":1}`), route); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// formatAllCases are messages for the JSON formatter's batch export: rows,
+// several rows, none, malformed payloads, a bad route option, a message
+// over the row limit, one too large to batch, invalid UTF-8 in a topic,
+// user properties, and routes that differ from message to message.
+func formatAllCases() []plugins.Item {
+	timeMS := &plugins.Route{Table: "t2", Options: []plugins.Option{{Key: "time_field", Value: "at"}, {Key: "time_format", Value: "ms"}}}
+	badOption := &plugins.Route{Table: "t3", Options: []plugins.Option{{Key: "time_format", Value: "fortnights"}}}
+	withProps := msg(`{"v":true}`)
+	withProps.UserProperties = []rows.Property{{Key: "k", Value: "v"}}
+	withProps.Topic = "bad\xffutf8"
+	items := []plugins.Item{
+		{Msg: msg(`{"ts":1700000000000,"device":"d1","temp":21.5}`), Route: route},
+		{Msg: msg(`[{"a":1},{"a":2,"b":"x"},{"c":null}]`), Route: route},
+		{Msg: msg(`[]`), Route: route},
+		{Msg: msg(`{"device" "d1"}`), Route: route},
+		{Msg: msg(``), Route: route},
+		{Msg: msg(`{"at":1700000000123,"v":1}`), Route: timeMS},
+		{Msg: msg(`{"v":1}`), Route: badOption},
+		{Msg: msg(`[` + strings.Repeat(`{"a":1},`, 20) + `{"a":2}]`), Route: route}, // over MaxRows
+		{Msg: msg(`{"big":"` + strings.Repeat("y", 20<<10) + `"}`), Route: route},
+		{Msg: withProps, Route: route},
+		{Msg: msg("\xef\xbb\xbf{\"bom\":1}"), Route: nil},
+		{Msg: msg(`{"last":1.5e3}`), Route: route},
+	}
+	for i := range items {
+		items[i].Msg.Received = time.Unix(1700000000, int64(i)*1e6)
+	}
+	return items
+}
+
+// TestJSONFormatAllMatchesFormat formats the same messages with Format,
+// one by one, and with FormatAll, which hands the JSON formatter (a Rust
+// guest on the SDK's batch export) batches: every message must come out
+// the same, rows or error, and the stats must count the same calls, rows
+// and failures.
+func TestJSONFormatAllMatchesFormat(t *testing.T) {
+	limits := plugins.Limits{Instances: 1, MaxRows: 10}
+	one := load(t, jsonformat.Module(), limits)
+	all := load(t, jsonformat.Module(), limits)
+	items := formatAllCases()
+	formatAllLikeFormat(t, one, all, items)
+	s1, s2 := one.Stats(), all.Stats()
+	if s1.Calls != s2.Calls || s1.Rows != s2.Rows || s1.Malformed() != s2.Malformed() || s1.Failed() != s2.Failed() {
+		t.Fatalf("stats: Format %+v, FormatAll %+v", s1, s2)
+	}
+	if s2.Malformed() != 2 || s2.Failed() != 2 {
+		t.Fatalf("stats %+v: want 2 malformed, 2 failed (bad option, row limit)", s2)
+	}
+}
+
+// FuzzJSONFormatAll splits the fuzzer's input into payloads and checks
+// that FormatAll gives what Format gives for each.
+func FuzzJSONFormatAll(f *testing.F) {
+	f.Add([]byte("{\"a\":1}\x00[1,2]\x00{\"b\"\x00"))
+	f.Add([]byte("[{\"a\":1},{\"a\":2}]\x00\x00\xff"))
+	limits := plugins.Limits{Instances: 1, MaxRows: 8, MaxOutputBytes: 2048}
+	one := load(f, jsonformat.Module(), limits)
+	all := load(f, jsonformat.Module(), limits)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var items []plugins.Item
+		for p := range bytes.SplitSeq(data, []byte{0}) {
+			items = append(items, plugins.Item{Msg: msg(string(p)), Route: route})
+		}
+		formatAllLikeFormat(t, one, all, items)
+	})
+}
+
+// formatAllLikeFormat runs items through all's FormatAll and checks each
+// outcome against one's Format of the same message.
+func formatAllLikeFormat(t *testing.T, one, all *plugins.Formatter, items []plugins.Item) {
+	t.Helper()
+	ctx := context.Background()
+	b := all.NewBatch(ctx)
+	b.FormatAll(items)
+	b.Close()
+	for i, it := range items {
+		rs, err := one.Format(ctx, it.Msg, it.Route)
+		if (err == nil) != (it.Err == nil) || err != nil && err.Error() != it.Err.Error() {
+			t.Fatalf("message %d: FormatAll error %v, Format error %v", i, it.Err, err)
+		}
+		if len(rs) != len(it.Rows) {
+			t.Fatalf("message %d: FormatAll %d rows, Format %d", i, len(it.Rows), len(rs))
+		}
+		for j := range rs {
+			if !sameRow(rs[j], it.Rows[j]) {
+				t.Fatalf("message %d row %d: FormatAll %+v, Format %+v", i, j, it.Rows[j], rs[j])
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package plugins_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -12,12 +13,12 @@ import (
 	"github.com/lakegate/lakegate/plugins"
 )
 
-func load(t *testing.T, wasm []byte, l plugins.Limits) *plugins.Formatter {
+func load(t testing.TB, wasm []byte, l plugins.Limits) *plugins.Formatter {
 	t.Helper()
 	return loadIn(t, testRuntime, wasm, l)
 }
 
-func loadIn(t *testing.T, r *plugins.Runtime, wasm []byte, l plugins.Limits) *plugins.Formatter {
+func loadIn(t testing.TB, r *plugins.Runtime, wasm []byte, l plugins.Limits) *plugins.Formatter {
 	t.Helper()
 	f, err := r.Load(context.Background(), t.Name(), wasm, l)
 	if err != nil {
@@ -361,5 +362,68 @@ func TestBatch(t *testing.T) {
 				t.Fatalf("stats %+v", s)
 			}
 		})
+	}
+}
+
+// TestFormatAll runs batches through a guest that exports
+// lakegate_format_batch: a batch it answers comes back from that one call
+// (rows ok=2); a batch that traps, loops, is refused or answered for the
+// wrong number of messages is formatted again message by message (rows
+// ok=1), where only the message at fault fails, with the failure a call of
+// its own gives.
+func TestFormatAll(t *testing.T) {
+	type want struct {
+		ok     int64          // the row's ok column
+		reason plugins.Reason // or the failure
+	}
+	cases := []struct {
+		name      string
+		payloads  []string
+		want      []want
+		discarded uint64
+	}{
+		{"answered", []string{"a", "b", "c"}, []want{{ok: 2}, {ok: 2}, {ok: 2}}, 0},
+		{"trap", []string{"a", "b", "T"}, []want{{ok: 1}, {ok: 1}, {reason: plugins.ReasonTrap}}, 2},
+		{"loop", []string{"a", "b", "L"}, []want{{ok: 1}, {ok: 1}, {reason: plugins.ReasonTimeout}}, 2},
+		{"refused", []string{"a", "b", "Z"}, []want{{ok: 1}, {ok: 1}, {ok: 1}}, 1},
+		{"wrong count", []string{"a", "b"}, []want{{ok: 1}, {ok: 1}}, 1},
+		{"large one alone", []string{"a", "b", "c", "M"}, []want{{ok: 2}, {ok: 2}, {ok: 2}, {reason: plugins.ReasonMalformed}}, 0},
+	}
+	for mode, r := range runtimes() {
+		for _, c := range cases {
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				f := loadIn(t, r, hostileModule(hostile{version: 1, batch: true}), plugins.Limits{Instances: 1, CallTimeout: 200 * time.Millisecond})
+				b := f.NewBatch(context.Background())
+				defer b.Close()
+				items := make([]plugins.Item, len(c.payloads))
+				for i, p := range c.payloads {
+					items[i] = plugins.Item{Msg: msg(p), Route: route}
+				}
+				if len(items) == batchOf+1 {
+					// The batch limits would not split these: the last
+					// message goes alone because it is too large to batch.
+					items[batchOf].Msg.Payload = append(bytes.Repeat([]byte{' '}, 20<<10), 'M')
+				}
+				b.FormatAll(items)
+				for i, w := range c.want {
+					it := items[i]
+					if w.reason != 0 {
+						sentinel := rows.ErrPluginFailed
+						if w.reason == plugins.ReasonMalformed {
+							sentinel = rows.ErrMalformedPayload
+						}
+						wantReason(t, it.Err, w.reason, sentinel)
+						continue
+					}
+					if it.Err != nil || len(it.Rows) != 1 || it.Rows[0].Columns[0].Value.Int != w.ok {
+						t.Fatalf("message %d (%q): rows %+v, error %v; want ok=%d", i, c.payloads[i], it.Rows, it.Err, w.ok)
+					}
+				}
+				s := f.Stats()
+				if s.Calls != uint64(len(items)) || s.InstancesDiscarded != c.discarded {
+					t.Fatalf("stats %+v: want %d calls, %d instances discarded", s, len(items), c.discarded)
+				}
+			})
+		}
 	}
 }

@@ -16,6 +16,7 @@ type hostile struct {
 	exportStart  bool  // export _start and no _initialize (a WASI command)
 	importGlobal bool  // import the immutable i32 global env.g
 	minPages     uint32
+	batch        bool // export lakegate_format_batch (see batchOf)
 }
 
 // The module's memory layout: outputs at the bottom, the input buffer at
@@ -26,6 +27,12 @@ type hostile struct {
 //	'R' returns 5 rows             'M' returns a malformed status
 //	'S' returns an unknown status  'E' returns a broken row encoding
 //	anything else returns one row: ok=1 (int64), no time, route's table.
+//
+// With batch, lakegate_format_batch looks at the last byte of the batch
+// (its last message's payload) the same way for 'T' and 'L', returns an
+// empty output for 'Z' and otherwise a fixed batch output of batchOf
+// messages of one row each, ok=2 (so a test tells batch rows from single
+// ones); a batch of another size gets an output the host must refuse.
 const (
 	inputAt   = 65536
 	inputCap  = 65536
@@ -34,6 +41,8 @@ const (
 	malAt     = 2048
 	statusAt  = 3072
 	brokenAt  = 3584
+	batchAt   = 4096
+	batchOf   = 3
 	hostilePg = 2
 )
 
@@ -65,7 +74,11 @@ func hostileModule(h hostile) []byte {
 	if len(imports) > 0 {
 		m = section(m, 2, vec(imports...))
 	}
-	m = section(m, 3, vec([]byte{0x00}, []byte{0x01}, []byte{0x02}))
+	funcs := [][]byte{{0x00}, {0x01}, {0x02}}
+	if h.batch {
+		funcs = append(funcs, []byte{0x02})
+	}
+	m = section(m, 3, vec(funcs...))
 	pages := h.minPages
 	if pages == 0 {
 		pages = hostilePg
@@ -81,6 +94,9 @@ func hostileModule(h hostile) []byte {
 	}
 	if h.exportStart {
 		exports = append(exports, cat(name("_start"), []byte{0x00}, uleb(uint64(nimports+0))))
+	}
+	if h.batch {
+		exports = append(exports, cat(name("lakegate_format_batch"), []byte{0x00}, uleb(uint64(nimports+3))))
 	}
 	m = section(m, 7, vec(exports...))
 
@@ -109,17 +125,33 @@ func hostileModule(h hostile) []byte {
 		when('E', ret(brokenAt, uint32(len(brokenOut)))),
 		[]byte{0x42}, sleb(int64(uint64(okAt)<<32|uint64(len(okOut)))),
 	)
-	m = section(m, 10, vec(
+	batchOut := le32(batchOf)
+	for range batchOf {
+		one := outputRowsOf(1, 2)
+		batchOut = append(append(batchOut, le32(uint32(len(one)))...), one...)
+	}
+	batch := cat(
+		[]byte{0x41}, sleb(inputAt), []byte{0x20, 0x00, 0x6a, 0x41, 0x01, 0x6b, 0x2d, 0x00, 0x00, 0x21, 0x01},
+		when('T', []byte{0x00}),
+		when('L', []byte{0x03, 0x40, 0x0c, 0x00, 0x0b}),
+		when('Z', ret(batchAt, 0)),
+		[]byte{0x42}, sleb(int64(uint64(batchAt)<<32|uint64(len(batchOut)))),
+	)
+	bodies := [][]byte{
 		body(nil, version),
 		body(nil, input),
 		body([]byte{0x01, 0x01, 0x7f}, format), // one local of type i32
-	))
+	}
+	if h.batch {
+		bodies = append(bodies, body([]byte{0x01, 0x01, 0x7f}, batch))
+	}
+	m = section(m, 10, vec(bodies...))
 	seg := func(at int, data []byte) []byte {
 		return cat([]byte{0x00, 0x41}, sleb(int64(at)), []byte{0x0b}, uleb(uint64(len(data))), data)
 	}
 	m = section(m, 11, vec(
 		seg(okAt, okOut), seg(rowsAt, fiveOut), seg(malAt, malOut),
-		seg(statusAt, statusOut), seg(brokenAt, brokenOut),
+		seg(statusAt, statusOut), seg(brokenAt, brokenOut), seg(batchAt, batchOut),
 	))
 	return m
 }
@@ -133,23 +165,28 @@ func globalModule() []byte {
 }
 
 // outputRows encodes n rows of one int64 column ok=1 in the ABI output encoding.
-func outputRows(n int) []byte {
+func outputRows(n int) []byte { return outputRowsOf(n, 1) }
+
+// outputRowsOf encodes n rows of one int64 column ok=v.
+func outputRowsOf(n int, v uint64) []byte {
 	le := binary.LittleEndian
 	b := []byte{0, 0, 0, 0}
 	b = le.AppendUint32(b, uint32(n))
 	b = le.AppendUint32(b, uint32(n))
 	for i := 0; i < n; i++ {
-		b = append(b, 0)                  // flags: no time
-		b = le.AppendUint64(b, 0)         // time
-		b = le.AppendUint32(b, 1)         // columns
-		b = le.AppendUint32(b, 0)         // table ""
-		b = append(b, 1)                  // kind int64
-		b = le.AppendUint32(b, 2)         // name length
-		b = append(b, "ok"...)            // name
-		b = le.AppendUint64(b, uint64(1)) // value
+		b = append(b, 0)          // flags: no time
+		b = le.AppendUint64(b, 0) // time
+		b = le.AppendUint32(b, 1) // columns
+		b = le.AppendUint32(b, 0) // table ""
+		b = append(b, 1)          // kind int64
+		b = le.AppendUint32(b, 2) // name length
+		b = append(b, "ok"...)    // name
+		b = le.AppendUint64(b, v) // value
 	}
 	return b
 }
+
+func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 
 func body(locals, code []byte) []byte {
 	if locals == nil {

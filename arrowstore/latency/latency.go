@@ -25,13 +25,16 @@ type Histogram struct {
 }
 
 // Observe records d.
-func (h *Histogram) Observe(d time.Duration) {
+func (h *Histogram) Observe(d time.Duration) { h.ObserveN(d, 1) }
+
+// ObserveN records d n times.
+func (h *Histogram) ObserveN(d time.Duration, n uint64) {
 	i := 0
 	for b := 50 * time.Microsecond; i < Buckets && d > b; b *= 2 {
 		i++
 	}
-	h.counts[i].Add(1)
-	h.sum.Add(int64(d))
+	h.counts[i].Add(n)
+	h.sum.Add(int64(d) * int64(n))
 }
 
 // Since records the time elapsed since start.

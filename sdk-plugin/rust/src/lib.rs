@@ -18,8 +18,9 @@
 //! lakegate_sdk::export_formatter!(format);
 //! ```
 //!
-//! `export_formatter!` defines the three ABI exports (`lakegate_abi_version`,
-//! `lakegate_input`, `lakegate_format`); an optional second argument names a
+//! `export_formatter!` defines the ABI exports (`lakegate_abi_version`,
+//! `lakegate_input`, `lakegate_format` and `lakegate_format_batch`, which
+//! runs the handler on each message of a batch); an optional second argument names a
 //! function that validates a route's options at the gateway's start:
 //! `export_formatter!(format, check)`.
 //!
@@ -222,6 +223,7 @@ pub mod __private {
     // are the guest's state, as in any wasm32-unknown-unknown module.
     static mut INBUF: Vec<u8> = Vec::new();
     static mut OUT: Output = Output::new();
+    static mut BATCH: Vec<u8> = Vec::new();
 
     /// `lakegate_input`: a buffer of at least `size` bytes, kept and reused.
     pub fn input(size: i32) -> i32 {
@@ -255,6 +257,59 @@ pub mod __private {
             ((res.as_ptr() as usize as i64) << 32) | res.len() as i64
         }
     }
+
+    /// `lakegate_format_batch`: handles the batch of inputs in the input
+    /// buffer (ABI.md, "Batches"), each as `format` would, and returns
+    /// their outputs in one buffer. An input buffer that is not a batch
+    /// gives an empty output, which the host takes as a refusal.
+    pub fn format_batch(len: i32, handler: Handler, checker: Option<Checker>) -> i64 {
+        // SAFETY: as in format; BATCH is this call's output, valid until
+        // the next call.
+        unsafe {
+            let buf = &*core::ptr::addr_of!(INBUF);
+            let out = &mut *core::ptr::addr_of_mut!(OUT);
+            let batch = &mut *core::ptr::addr_of_mut!(BATCH);
+            batch.clear();
+            if len >= 0 && len as usize <= buf.len() && !batch_into(&buf[..len as usize], handler, checker, out, batch) {
+                batch.clear();
+            }
+            ((batch.as_ptr() as usize as i64) << 32) | batch.len() as i64
+        }
+    }
+
+    /// Appends the outputs of batch's inputs to dst; false if batch is
+    /// not a well-formed batch.
+    fn batch_into(batch: &[u8], handler: Handler, checker: Option<Checker>, out: &mut Output, dst: &mut Vec<u8>) -> bool {
+        let count = match le_u32(batch, 0) {
+            Some(c) => c,
+            None => return false,
+        };
+        dst.extend_from_slice(&count.to_le_bytes());
+        let mut off = 4;
+        for _ in 0..count {
+            let n = match le_u32(batch, off) {
+                Some(n) => n,
+                None => return false,
+            };
+            let (start, end) = (off + 4, off + 4 + n as usize);
+            if end > batch.len() {
+                return false;
+            }
+            // SAFETY: the host wrote the batch and promises UTF-8 strings
+            // (ABI.md, "Encodings").
+            let input = unsafe { Input::decode_from_host(&batch[start..end]) };
+            let res = super::handle(handler, checker, input, out);
+            dst.extend_from_slice(&(res.len() as u32).to_le_bytes());
+            dst.extend_from_slice(res);
+            off = end;
+        }
+        off == batch.len()
+    }
+
+    fn le_u32(b: &[u8], off: usize) -> Option<u32> {
+        let w = b.get(off..off.checked_add(4)?)?;
+        Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    }
 }
 
 /// Defines the ABI exports for a formatter function and, optionally, a
@@ -280,6 +335,10 @@ macro_rules! export_formatter {
         #[no_mangle]
         pub extern "C" fn lakegate_format(len: i32) -> i64 {
             $crate::__private::format(len, $handler, $checker)
+        }
+        #[no_mangle]
+        pub extern "C" fn lakegate_format_batch(len: i32) -> i64 {
+            $crate::__private::format_batch(len, $handler, $checker)
         }
     };
 }
