@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -32,6 +33,7 @@ type benchFlags struct {
 	window     int
 	duration   time.Duration
 	warmup     time.Duration
+	rounds     int
 	keepData   string
 	cpuProfile string
 	memProfile string
@@ -47,7 +49,12 @@ lakegate gateway (routing, WASM JSON formatter, store with fsync), each on a
 loopback port, and drives both with the same load: N publisher connections
 sending a ~120-byte sensor JSON to db/write/bench, at QoS 0 and at QoS 1 with
 a window of in-flight messages per connection. It prints messages per second
-for each and the ratio gateway/bare.`,
+for each and the ratio gateway/bare.
+
+Each measurement alternates the two brokers --rounds times (bare, gateway,
+bare, gateway, ...), so that a machine whose speed drifts (a shared VM) moves
+both alike; it prints the median rate of each and the median and range of
+the ratios of the rounds, each gateway run against the bare run just before.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBench(cmd.Context(), f, stdout, stderr)
@@ -58,6 +65,7 @@ for each and the ratio gateway/bare.`,
 	cmd.Flags().IntVar(&f.window, "window", 32, "QoS 1 messages in flight per connection")
 	cmd.Flags().DurationVar(&f.duration, "duration", 5*time.Second, "how long each measurement publishes")
 	cmd.Flags().DurationVar(&f.warmup, "warmup", time.Second, "how long the same load runs, not counted, before each measurement")
+	cmd.Flags().IntVar(&f.rounds, "rounds", 3, "how many times each measurement alternates the bare broker and the gateway")
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	cmd.Flags().StringVar(&f.memProfile, "memprofile", "", "write an allocation profile of the whole run to this file")
 	cmd.Flags().StringVar(&f.keepData, "data", "", "gateway data dir (default: a temporary dir, removed afterwards)")
@@ -85,6 +93,9 @@ func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 		if q != 0 && q != 1 {
 			return fmt.Errorf("--qos %d: bench drives QoS 0 and 1", q)
 		}
+	}
+	if f.rounds < 1 {
+		return fmt.Errorf("--rounds %d: want at least 1", f.rounds)
 	}
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
@@ -154,33 +165,40 @@ storage: {dir: %q}
 	}
 	defer gw.Close()
 
-	fmt.Fprintf(stdout, "lakegate bench: %s per run after %s of warm-up, payload %d bytes, QoS 1 window %d\n",
-		f.duration, f.warmup, len(fmt.Sprintf(benchPayload, time.Now().UnixMilli(), 1)), f.window)
+	fmt.Fprintf(stdout, "lakegate bench: %s per run after %s of warm-up, %d rounds, payload %d bytes, QoS 1 window %d\n",
+		f.duration, f.warmup, f.rounds, len(fmt.Sprintf(benchPayload, time.Now().UnixMilli(), 1)), f.window)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "qos\tpublishers\tbare msg/s\tgateway msg/s\tgateway/bare\t")
+	fmt.Fprintln(tw, "qos\tpublishers\tbare msg/s\tgateway msg/s\tgateway/bare\tratio range\t")
 	var seq atomic.Int64
 	seq.Store(time.Now().UnixMilli())
 	for _, q := range f.qos {
 		for _, n := range f.publishers {
-			rb, err := measure(ctx, f, bareLn.Address(), "bare", q, n, &seq)
-			if err != nil {
-				return fmt.Errorf("bare broker, qos %d: %w", q, err)
+			var bare, gateway, ratios []float64
+			for range f.rounds {
+				rb, err := measure(ctx, f, bareLn.Address(), "bare", q, n, &seq)
+				if err != nil {
+					return fmt.Errorf("bare broker, qos %d: %w", q, err)
+				}
+				rg, err := measure(ctx, f, gw.MQTTAddrs()[0], "gateway", q, n, &seq)
+				if err != nil {
+					return fmt.Errorf("gateway, qos %d: %w", q, err)
+				}
+				// Untimed: what is still buffered goes to Parquet, and the
+				// small files are compacted, now, so that the next
+				// measurement does not pay for this one's rows (compaction
+				// of the rows of the QoS 0 runs otherwise lands in the QoS 1
+				// ones).
+				if err := gw.Store().Flush(ctx); err != nil {
+					return fmt.Errorf("flushing the gateway's store between measurements: %w", err)
+				}
+				if err := gw.Store().Maintain(ctx); err != nil {
+					return fmt.Errorf("compacting the gateway's store between measurements: %w", err)
+				}
+				bare, gateway = append(bare, rb.rate()), append(gateway, rg.rate())
+				ratios = append(ratios, rg.rate()/rb.rate())
 			}
-			rg, err := measure(ctx, f, gw.MQTTAddrs()[0], "gateway", q, n, &seq)
-			if err != nil {
-				return fmt.Errorf("gateway, qos %d: %w", q, err)
-			}
-			// Untimed: what is still buffered goes to Parquet, and the
-			// small files are compacted, now, so that the next measurement
-			// does not pay for this one's rows (compaction of the rows of
-			// the QoS 0 runs otherwise lands in the QoS 1 ones).
-			if err := gw.Store().Flush(ctx); err != nil {
-				return fmt.Errorf("flushing the gateway's store between measurements: %w", err)
-			}
-			if err := gw.Store().Maintain(ctx); err != nil {
-				return fmt.Errorf("compacting the gateway's store between measurements: %w", err)
-			}
-			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.2f\t\n", q, n, rb.rate(), rg.rate(), rg.rate()/rb.rate())
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f-%.2f\t\n", q, n, median(bare), median(gateway),
+				median(ratios), slices.Min(ratios), slices.Max(ratios))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -193,6 +211,16 @@ storage: {dir: %q}
 		fmt.Fprintf(stdout, "write-ahead log: %d syncs, %.2f ms each on average\n", sl.Count, sl.Sum.Seconds()*1000/float64(sl.Count))
 	}
 	return nil
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // measure runs the load of one measurement against target after the

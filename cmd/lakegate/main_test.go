@@ -135,11 +135,11 @@ func TestBenchRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	out, err := run(t, "bench", "--duration", "200ms", "--warmup", "100ms", "--publishers", "2", "--window", "4")
+	out, err := run(t, "bench", "--duration", "200ms", "--warmup", "100ms", "--rounds", "2", "--publishers", "2", "--window", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"after 100ms of warm-up", "bare msg/s", "gateway/bare", "gateway stored"} {
+	for _, want := range []string{"after 100ms of warm-up, 2 rounds", "bare msg/s", "gateway/bare", "ratio range", "gateway stored"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
