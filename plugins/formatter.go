@@ -223,6 +223,10 @@ func signature(params, results []api.ValueType) string {
 // Name returns the name the formatter was loaded with.
 func (f *Formatter) Name() string { return f.name }
 
+// TakesBatches reports whether the guest exports lakegate_format_batch,
+// so that FormatAll gives it many messages per call.
+func (f *Formatter) TakesBatches() bool { return f.batches }
+
 // Limits returns the formatter's limits, defaults filled in.
 func (f *Formatter) Limits() Limits { return f.limits }
 

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lakegate/lakegate/arrowstore/rows"
 	jsonformat "github.com/lakegate/lakegate/formatters/json"
+	lineformat "github.com/lakegate/lakegate/formatters/line"
 	"github.com/lakegate/lakegate/plugins"
 )
 
@@ -171,6 +174,9 @@ func TestJSONFormatAllMatchesFormat(t *testing.T) {
 	limits := plugins.Limits{Instances: 1, MaxRows: 10}
 	one := load(t, jsonformat.Module(), limits)
 	all := load(t, jsonformat.Module(), limits)
+	if !all.TakesBatches() {
+		t.Fatal("the JSON formatter does not export lakegate_format_batch")
+	}
 	items := formatAllCases()
 	formatAllLikeFormat(t, one, all, items)
 	s1, s2 := one.Stats(), all.Stats()
@@ -220,5 +226,32 @@ func formatAllLikeFormat(t *testing.T, one, all *plugins.Formatter, items []plug
 				t.Fatalf("message %d row %d: FormatAll %+v, Format %+v", i, j, it.Rows[j], rs[j])
 			}
 		}
+	}
+}
+
+// TestGoGuestFormatAllMatchesFormat is TestJSONFormatAllMatchesFormat for
+// a guest on the Go SDK: the line protocol formatter, given its golden
+// cases' payloads (good and malformed) in one batch.
+func TestGoGuestFormatAllMatchesFormat(t *testing.T) {
+	paths, err := filepath.Glob("../formatters/line/testdata/*/payload.txt")
+	if err != nil || len(paths) < 5 {
+		t.Fatalf("payloads %v: %v", paths, err)
+	}
+	var items []plugins.Item
+	for _, p := range paths {
+		payload, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, plugins.Item{Msg: msg(string(payload)), Route: route})
+	}
+	one := load(t, lineformat.Module(), plugins.Limits{Instances: 1})
+	all := load(t, lineformat.Module(), plugins.Limits{Instances: 1})
+	if !all.TakesBatches() {
+		t.Fatal("the line formatter does not export lakegate_format_batch")
+	}
+	formatAllLikeFormat(t, one, all, items)
+	if s := all.Stats(); s.Malformed() == 0 || s.Rows == 0 || s.InstancesDiscarded != 0 {
+		t.Fatalf("stats %+v: want rows, malformed payloads and no instance discarded", s)
 	}
 }

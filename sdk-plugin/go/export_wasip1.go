@@ -4,11 +4,13 @@ package sdk
 
 import "unsafe"
 
-// The guest's state: one runner and the input buffer the host writes into.
-// Both live as long as the instance (see the note on handler in run.go).
+// The guest's state: one runner, the input buffer the host writes into and
+// the output of the last batch. They live as long as the instance (see the
+// note on handler in run.go).
 var (
-	runner Runner
-	inbuf  []byte
+	runner   Runner
+	inbuf    []byte
+	batchOut []byte
 )
 
 //go:wasmexport lakegate_abi_version
@@ -47,6 +49,21 @@ func exportFormat(n int32) int64 {
 	}
 	ptr := uintptr(unsafe.Pointer(unsafe.SliceData(out)))
 	return int64(ptr)<<32 | int64(len(out))
+}
+
+// exportFormatBatch handles the batch of inputs in the input buffer (ABI.md,
+// "Batches") and returns (pointer << 32) | length of the batch output,
+// valid until the next call; an empty output refuses a malformed batch.
+//
+//go:wasmexport lakegate_format_batch
+func exportFormatBatch(n int32) int64 {
+	if n < 0 || int(n) > len(inbuf) {
+		batchOut = batchOut[:0]
+	} else {
+		batchOut = runner.RunBatch(handler, checker, inbuf[:n], batchOut)
+	}
+	ptr := uintptr(unsafe.Pointer(unsafe.SliceData(batchOut)))
+	return int64(ptr)<<32 | int64(len(batchOut))
 }
 
 //go:wasmimport lakegate log

@@ -71,6 +71,37 @@ func (r *Runner) Run(h Handler, c Checker, input []byte) []byte {
 	return out
 }
 
+// RunBatch handles a batch of ABI-encoded inputs (ABI.md, "Batches"),
+// each as Run would, and appends the batch output to dst[:0]. It returns
+// dst[:0] when batch is not a well-formed batch: an empty output, which
+// the host takes as a refusal.
+func (r *Runner) RunBatch(h Handler, c Checker, batch, dst []byte) []byte {
+	dst = dst[:0]
+	if len(batch) < 4 {
+		return dst
+	}
+	count := le32(batch)
+	dst = append32(dst, count)
+	off := 4
+	for i := uint32(0); i < count; i++ {
+		if len(batch)-off < 4 {
+			return dst[:0]
+		}
+		n := int(le32(batch[off:]))
+		off += 4
+		if n > len(batch)-off {
+			return dst[:0]
+		}
+		out := r.Run(h, c, batch[off:off+n])
+		dst = append(append32(dst, uint32(len(out))), out...)
+		off += n
+	}
+	if off != len(batch) {
+		return dst[:0]
+	}
+	return dst
+}
+
 // utoa formats v in decimal without strconv.
 func utoa(v uint64) string {
 	var b [20]byte

@@ -1,6 +1,8 @@
 package sdk_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"reflect"
@@ -206,5 +208,50 @@ func TestNoAllocs(t *testing.T) {
 	hs.RunRaw(h, nil, in)
 	if n := testing.AllocsPerRun(100, func() { hs.RunRaw(h, nil, in) }); n != 0 {
 		t.Fatalf("%v allocations per message", n)
+	}
+}
+
+// TestRunBatch runs a batch of inputs through RunBatch and checks that
+// each message's output is what Run gives it alone, and that a batch that
+// is not well formed gets the empty output that refuses it.
+func TestRunBatch(t *testing.T) {
+	h := func(in *sdk.Input, out *sdk.Output) error {
+		if len(in.Payload) == 0 {
+			return errors.New("empty payload")
+		}
+		out.Row("")
+		out.String("p", string(in.Payload))
+		return nil
+	}
+	inputs := [][]byte{
+		sdktest.AppendInput(nil, sdktest.Message{Topic: "a", Payload: []byte("one")}, false),
+		sdktest.AppendInput(nil, sdktest.Message{Topic: "b"}, false), // malformed
+		sdktest.AppendInput(nil, sdktest.Message{Topic: "c", Payload: []byte("three")}, false),
+	}
+	batch := binary.LittleEndian.AppendUint32(nil, uint32(len(inputs)))
+	for _, in := range inputs {
+		batch = append(binary.LittleEndian.AppendUint32(batch, uint32(len(in))), in...)
+	}
+	var r, alone sdk.Runner
+	out := r.RunBatch(h, nil, batch, nil)
+	if len(out) < 4 || binary.LittleEndian.Uint32(out) != uint32(len(inputs)) {
+		t.Fatalf("batch output %q", out)
+	}
+	off := 4
+	for i, in := range inputs {
+		n := int(binary.LittleEndian.Uint32(out[off:]))
+		got := out[off+4 : off+4+n]
+		off += 4 + n
+		if want := alone.Run(h, nil, in); !bytes.Equal(got, want) {
+			t.Errorf("message %d: batch output %q, alone %q", i, got, want)
+		}
+	}
+	if off != len(out) {
+		t.Fatalf("%d bytes after the last output", len(out)-off)
+	}
+	for _, bad := range [][]byte{nil, batch[:3], batch[:len(batch)-1], append(append([]byte(nil), batch...), 0)} {
+		if got := r.RunBatch(h, nil, bad, out); len(got) != 0 {
+			t.Errorf("batch of %d bytes: output %q, want none", len(bad), got)
+		}
 	}
 }
