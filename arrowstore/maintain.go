@@ -42,21 +42,28 @@ func (s *Store) Maintain(ctx context.Context) error {
 }
 
 func (s *Store) maintain(ctx context.Context, now time.Time) error {
-	// Maintenance runs under the flush lock: a flush never writes into a
-	// partition directory that retention is removing, and the file list
-	// changes only here and in flushes.
+	// Maintenance runs one at a time. Retention runs under the flush lock
+	// as well: a flush never writes into a partition directory that
+	// retention is removing. Compaction runs beside flushes (see compact),
+	// so that merging large files, seconds of work, does not hold back
+	// the flushes that keep the buffers from filling up.
+	s.maintainMu.Lock()
+	defer s.maintainMu.Unlock()
 	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
+		s.flushMu.Unlock()
 		return fmt.Errorf("maintaining: %w", rows.ErrStoreClosed)
 	}
 	err := s.applyRetention(now)
+	s.flushMu.Unlock()
 	if cerr := s.compact(ctx); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	pending := s.deadHeld > 0
 	s.mu.Unlock()
@@ -186,7 +193,13 @@ type compactJob struct {
 
 // compact merges, in every partition with at least CompactMinFiles files
 // smaller than CompactMaxBytes, the oldest of them (up to CompactMaxBytes
-// together) into one file. flushMu is held.
+// together) into one file. maintainMu is held, not flushMu: flushes go on
+// meanwhile, which recovery allows because a merged file holds only rows of
+// files already written, so its lakegate.wal_seq is at or below what the
+// partition's files covered before; whichever of a merged file and a
+// flush's file reaches the disk first, recovery skips no row it lacks (see
+// recover.go). Retention, which removes files and directories, is kept out
+// by maintainMu.
 func (s *Store) compact(ctx context.Context) error {
 	if s.opts.CompactMinFiles < 0 {
 		return nil
@@ -233,6 +246,9 @@ func (s *Store) compact(ctx context.Context) error {
 // the part numbers it replaces in its metadata, then swaps it for the
 // small files under the store lock.
 func (s *Store) compactOne(ctx context.Context, j compactJob) error {
+	if s.compacting != nil {
+		s.compacting()
+	}
 	replaces := make([]uint64, len(j.files))
 	for i, f := range j.files {
 		replaces[i] = f.n
@@ -254,8 +270,13 @@ func (s *Store) compactOne(ctx context.Context, j compactJob) error {
 	// table's now even if the directory sync failed.
 	merged := &dataFile{path: path, n: j.n, day: j.day, rows: nrows, size: fileSizeOf(path), seq: j.seq}
 	s.mu.Lock()
+	// Where its sources were: files a flush added meanwhile hold newer rows.
+	at := slices.Index(j.t.files, j.files[0])
 	free := s.retireLocked(j.t, j.files)
-	j.t.files = append(j.t.files, merged)
+	if at < 0 { // cannot happen: only maintenance, one at a time, retires files
+		at = len(j.t.files)
+	}
+	j.t.files = slices.Insert(j.t.files, at, merged)
 	s.stats.DiskBytes += merged.size
 	s.stats.FilesCompacted += uint64(len(j.files))
 	s.mu.Unlock()

@@ -107,6 +107,57 @@ func TestCompaction(t *testing.T) {
 }
 
 // TestCompactionSizeLimit leaves alone files at or above CompactMaxBytes.
+// TestFlushDuringCompaction holds a merge half way and flushes meanwhile:
+// the flush must not wait for the merge (merging large files takes seconds,
+// during which the buffers would fill up), and after both, and after a
+// restart, every row is there once.
+func TestFlushDuringCompaction(t *testing.T) {
+	mem := newChecked(t)
+	dir := t.TempDir()
+	opts := testOptions(t, dir, mem)
+	opts.CompactMinFiles = 3
+	opts.MaintenanceInterval = time.Hour
+	s := openTest(t, opts)
+	var want []string
+	for k := 0; k < 3; k++ {
+		want = append(want, writeFlushed(t, s, "c", sameDay, k)...)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	s.compacting = func() {
+		close(started)
+		<-release
+	}
+	maintained := make(chan error, 1)
+	go func() { maintained <- s.Maintain(context.Background()) }()
+	<-started
+	mustWrite(t, s, true, row("c", sameDay(10), col("i", rows.Int(10))))
+	want = append(want, "i=10")
+	flushed := make(chan error, 1)
+	go func() { flushed <- s.Flush(context.Background()) }()
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a flush waited for compaction")
+	}
+	close(release)
+	if err := <-maintained; err != nil {
+		t.Fatal(err)
+	}
+	s.compacting = nil
+	equalStrings(t, "rows after compaction beside a flush", numbered(t, s, "c"), sorted(want))
+	equalStrings(t, "files", parquetFiles(t, dir, "c"), []string{
+		"c/date=2024-03-10/part-00000003.parquet", "c/date=2024-03-10/part-00000004.parquet"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, opts)
+	defer s.Close()
+	equalStrings(t, "rows after a restart", numbered(t, s, "c"), sorted(want))
+}
+
 func TestCompactionSizeLimit(t *testing.T) {
 	mem := newChecked(t)
 	dir := t.TempDir()

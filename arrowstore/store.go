@@ -88,6 +88,11 @@ type Store struct {
 	log  *slog.Logger
 	wal  *wal.Log
 
+	// maintainMu serializes maintenance (retention and compaction).
+	// Lock order: maintainMu, flushMu, mu.
+	maintainMu sync.Mutex
+	// compacting, when set (by tests), is called as each merge starts.
+	compacting func()
 	// flushMu serializes flushes, so a partition never has two files in
 	// flight: a later file renamed before an earlier one would make
 	// recovery skip the earlier file's rows (see recover.go).
@@ -634,6 +639,8 @@ func (s *Store) close() error {
 	close(s.stop)
 	s.wg.Wait()
 
+	s.maintainMu.Lock() // a Maintain call still compacting ends first
+	defer s.maintainMu.Unlock()
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	err := s.flushAllLocked(context.Background())
