@@ -32,6 +32,17 @@ func writeFlushed(t *testing.T, s *Store, table string, ts func(i int) int64, is
 	return want
 }
 
+// openCompacting opens a store in a fresh directory that merges a
+// partition's files once it has three, and only when Maintain asks.
+func openCompacting(t *testing.T) (*Store, string, Options) {
+	t.Helper()
+	dir := t.TempDir()
+	opts := testOptions(t, dir, newChecked(t))
+	opts.CompactMinFiles = 3
+	opts.MaintenanceInterval = time.Hour
+	return openTest(t, opts), dir, opts
+}
+
 func sameDay(i int) int64 { return at(time.Duration(i) * time.Second) }
 
 // TestCompaction merges five small files of a partition into one while a
@@ -40,12 +51,8 @@ func sameDay(i int) int64 { return at(time.Duration(i) * time.Second) }
 // crash leaving both the merged file and the small ones is resolved at
 // Open without duplicates.
 func TestCompaction(t *testing.T) {
-	mem := newChecked(t)
-	dir := t.TempDir()
-	opts := testOptions(t, dir, mem)
-	opts.CompactMinFiles = 3
-	opts.MaintenanceInterval = time.Hour
-	s := openTest(t, opts)
+	s, dir, opts := openCompacting(t)
+	mem := opts.Allocator
 	var want []string
 	for k := 0; k < 5; k++ {
 		want = append(want, writeFlushed(t, s, "c", sameDay, 2*k, 2*k+1)...)
@@ -112,12 +119,7 @@ func TestCompaction(t *testing.T) {
 // during which the buffers would fill up), and after both, and after a
 // restart, every row is there once.
 func TestFlushDuringCompaction(t *testing.T) {
-	mem := newChecked(t)
-	dir := t.TempDir()
-	opts := testOptions(t, dir, mem)
-	opts.CompactMinFiles = 3
-	opts.MaintenanceInterval = time.Hour
-	s := openTest(t, opts)
+	s, dir, opts := openCompacting(t)
 	var want []string
 	for k := 0; k < 3; k++ {
 		want = append(want, writeFlushed(t, s, "c", sameDay, k)...)
