@@ -217,7 +217,8 @@ func (in *Ingester) SubmitBatch(ctx context.Context, msgs []*rows.Message, sc *B
 		sc.items = append(sc.items, plugins.Item{Msg: job.input, Route: job.m.Route})
 	}
 	sc.formatJobs(ctx)
-	for k, job := range sc.jobs {
+	for k := range sc.jobs {
+		job := &sc.jobs[k]
 		out, rs, err := in.afterFormat(ctx, msgs[job.msg], job, sc.items[k].Rows, sc.items[k].Err)
 		if err != nil || len(rs) == 0 {
 			report(job.msg, out, err)
@@ -257,11 +258,12 @@ type BatchScratch struct {
 	waiting []batchEntry // messages whose rows are in rows
 	batches formatBatches
 	// jobs are the routed messages; items[k] is jobs[k] for its
-	// formatter, and then what that gave. group holds one formatter's
-	// items when a batch has more than one formatter.
-	jobs  []formatJob
-	items []plugins.Item
-	group []plugins.Item
+	// formatter, and then what that gave. formatters are the jobs'
+	// formatters; group holds one formatter's items when there are more.
+	jobs       []formatJob
+	items      []plugins.Item
+	formatters []*plugins.Formatter
+	group      []plugins.Item
 	// last is the previous message's topic and route: messages in a
 	// batch often share a topic.
 	lastTopic string
@@ -292,37 +294,33 @@ func (sc *BatchScratch) reset() {
 // formatJobs formats sc.items, each formatter's in one FormatAll (in the
 // order of their first message), and leaves the outcomes in sc.items.
 func (sc *BatchScratch) formatJobs(ctx context.Context) {
-	if len(sc.jobs) == 0 {
-		return
-	}
-	first := sc.jobs[0].f
-	mixed := false
+	sc.formatters = sc.formatters[:0]
 	for _, j := range sc.jobs {
-		mixed = mixed || j.f != first
+		if !slices.Contains(sc.formatters, j.f) {
+			sc.formatters = append(sc.formatters, j.f)
+		}
 	}
-	if !mixed { // nearly always
-		sc.batches.of(ctx, first).FormatAll(sc.items)
+	if len(sc.formatters) == 1 { // nearly always
+		sc.batches.of(ctx, sc.formatters[0]).FormatAll(sc.items)
 		return
 	}
-	for k, j := range sc.jobs {
-		if k > 0 && slices.ContainsFunc(sc.jobs[:k], func(o formatJob) bool { return o.f == j.f }) {
-			continue // formatted with its formatter's first message
-		}
+	for _, f := range sc.formatters {
 		sc.group = sc.group[:0]
-		for _, o := range sc.jobs[k:] {
-			if o.f == j.f {
-				sc.group = append(sc.group, plugins.Item{Msg: o.input, Route: o.m.Route})
+		for k, j := range sc.jobs {
+			if j.f == f {
+				sc.group = append(sc.group, sc.items[k])
 			}
 		}
-		sc.batches.of(ctx, j.f).FormatAll(sc.group)
+		sc.batches.of(ctx, f).FormatAll(sc.group)
 		g := sc.group
-		for i := k; i < len(sc.jobs); i++ {
-			if sc.jobs[i].f == j.f {
-				sc.items[i], g = g[0], g[1:]
+		for k, j := range sc.jobs {
+			if j.f == f {
+				sc.items[k], g = g[0], g[1:]
 			}
 		}
 	}
 	clear(sc.group)
+	clear(sc.formatters)
 }
 
 // maxScratchRows bounds the row headers a BatchScratch keeps between batches.
@@ -379,7 +377,7 @@ func (in *Ingester) prepare(ctx context.Context, rt *routing, msg *rows.Message)
 		return job.out, nil, err
 	}
 	rs, err := job.f.Format(ctx, job.input, job.m.Route)
-	return in.afterFormat(ctx, msg, job, rs, err)
+	return in.afterFormat(ctx, msg, &job, rs, err)
 }
 
 // formatJob is a routed message on its way to its formatter.
@@ -418,9 +416,9 @@ func (in *Ingester) route(ctx context.Context, rt *routing, msg *rows.Message, s
 // afterFormat takes what job's formatter gave (rs or err): it adds the
 // topic columns, dead-letters a failure and hands the rows to the
 // forwarder. It returns rows only when they are to be stored.
-func (in *Ingester) afterFormat(ctx context.Context, msg *rows.Message, job formatJob, rs []rows.Row, err error) (Outcome, []rows.Row, error) {
+func (in *Ingester) afterFormat(ctx context.Context, msg *rows.Message, job *formatJob, rs []rows.Row, err error) (Outcome, []rows.Row, error) {
 	if rs, err = formatted(rs, err, &job.m); err != nil {
-		err = in.formatFailed(ctx, msg, &job, err)
+		err = in.formatFailed(ctx, msg, job, err)
 		return job.out, nil, err
 	}
 	if job.out.forwarded, err = in.fwd.forward(ctx, msg, rs); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,6 +194,8 @@ func TestBatchOutcomes(t *testing.T) {
 		switch i % 10 {
 		case 1:
 			p = fmt.Sprintf(`[{"ts":%d,"n":%d},{"ts":%d,"n":%d,"v":1}]`, ts, i, ts, i+10000)
+		case 2: // another formatter (csv, a Go guest) in the same batches
+			topic, p = "db/write/mix:csv", fmt.Sprintf("dev%d,%d,%d.5", i, ts*1e6, i)
 		case 3:
 			p = fmt.Sprintf(`{"ts":%d,"n":`, ts)
 			code = 0x99
@@ -239,7 +242,7 @@ func TestBatchOutcomes(t *testing.T) {
 			}
 		}
 		// The query first: it waits for the queue, the counters do not.
-		r := result{data: fmt.Sprint(query(t, gw.HTTPAddr(), "SELECT n, v FROM mix ORDER BY n").Data.Rows)}
+		r := result{data: fmt.Sprint(query(t, gw.HTTPAddr(), "SELECT n, v, name, value FROM mix ORDER BY n, name").Data.Rows)}
 		r.stats = gw.Stats()
 		var dead []string
 		for _, row := range query(t, gw.HTTPAddr(), "SELECT topic, route_table, reason_code, reason, payload FROM dead").Data.Rows {
@@ -250,8 +253,9 @@ func TestBatchOutcomes(t *testing.T) {
 		return r
 	}
 	alone := run(1, true)
-	if alone.stats.Malformed != 40 || alone.stats.Unrouted != 40 || alone.stats.BadTopic != 40 || alone.stats.RowsRejected != 40 {
-		t.Errorf("the mix is not what the test means it to be: %+v", alone.stats)
+	if alone.stats.Malformed != 40 || alone.stats.Unrouted != 40 || alone.stats.BadTopic != 40 || alone.stats.RowsRejected != 40 ||
+		!strings.Contains(alone.data, "dev392 392.5") {
+		t.Errorf("the mix is not what the test means it to be: %+v\n%s", alone.stats, alone.data)
 	}
 	for _, mode := range []struct {
 		name string
