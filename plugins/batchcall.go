@@ -41,35 +41,32 @@ type batchOutcome struct {
 
 // batchScratch is an instance's working memory for batch calls.
 type batchScratch struct {
-	sizes    []uint32
 	received []int64
 	outcomes []batchOutcome
 }
 
-// callBatch formats items in one call of the guest's batch export, its
-// deadline running from now, and reports whether it did. It reports false,
-// leaving items alone, when the batch as a whole failed: a trap, a
-// timeout, an output the host refuses, or a message whose failure would
-// discard the instance. The caller then formats those messages one by one,
+// callBatch formats items, whose input sizes are sizes, in one call of the
+// guest's batch export, its deadline running from now, and reports whether
+// it did. It reports false, leaving items alone, when the batch as a whole
+// failed: a trap, a timeout, an output the host refuses, or a message
+// whose failure would discard the instance. The caller then formats those messages one by one,
 // so that only the one at fault fails, with the failure a call of its own
 // gives. callBatch returns the instance to put back in the pool: inst, or
 // nil if it was discarded. A discarded instance is logged at Debug level
 // only: the calls that follow say at Warn level what the message at fault
 // did.
-func (inst *instance) callBatch(ctx context.Context, now time.Time, items []Item) (bool, *instance) {
+func (inst *instance) callBatch(ctx context.Context, now time.Time, items []Item, sizes []uint32) (bool, *instance) {
 	f := inst.f
 	sc := &inst.batch
-	sc.sizes, sc.received = sc.sizes[:0], sc.received[:0]
+	sc.received = sc.received[:0]
 	total := 4
-	for _, it := range items {
-		n := inputSize(it.Msg, it.Route, false)
-		sc.sizes = append(sc.sizes, uint32(n))
+	for i, it := range items {
 		sc.received = append(sc.received, receivedNanos(it.Msg))
-		total += 4 + n
+		total += 4 + int(sizes[i])
 	}
 	inst.stdio.reset()
 	cctx, d := inst.startCall(ctx, now, f.limits.CallTimeout)
-	err := inst.runBatch(cctx, items, uint32(total))
+	err := inst.runBatch(cctx, items, sizes, uint32(total))
 	fired := inst.endCall(d)
 	if err != nil {
 		var cf *callFailure
@@ -103,7 +100,7 @@ func (inst *instance) callBatch(ctx context.Context, now time.Time, items []Item
 
 // runBatch writes the batch input into the guest and calls
 // lakegate_format_batch; the result is left in inst.stack[0].
-func (inst *instance) runBatch(ctx context.Context, items []Item, total uint32) error {
+func (inst *instance) runBatch(ctx context.Context, items []Item, sizes []uint32, total uint32) error {
 	buf, err := inst.inputBuffer(ctx, total)
 	if err != nil {
 		return err
@@ -112,7 +109,7 @@ func (inst *instance) runBatch(ctx context.Context, items []Item, total uint32) 
 	le.PutUint32(buf, uint32(len(items)))
 	off := uint32(4)
 	for i, it := range items {
-		n := inst.batch.sizes[i]
+		n := sizes[i]
 		le.PutUint32(buf[off:], n)
 		encodeInput(buf[off+4:off+4+n], it.Msg, it.Route, inst.batch.received[i], false, &inst.f.limits)
 		off += 4 + n

@@ -262,6 +262,8 @@ type Batch struct {
 	last time.Time
 	// noRoute stands for a nil route in FormatAll's items.
 	noRoute Route
+	// sizes are the input sizes of the next batch call's messages.
+	sizes []uint32
 }
 
 // monoNow returns the time now, as base plus the monotonic time elapsed
@@ -315,7 +317,7 @@ func (b *Batch) FormatAll(items []Item) {
 	for len(items) > 0 {
 		n := 1
 		if b.f.batches {
-			n = batchable(items)
+			n = b.batchable(items)
 		}
 		if n < 2 {
 			items[0].Rows, items[0].Err = b.Format(items[0].Msg, items[0].Route)
@@ -328,8 +330,10 @@ func (b *Batch) FormatAll(items []Item) {
 }
 
 // batchable returns how many of items, from the first, go in one batch
-// call (0 or 1: the first goes alone).
-func batchable(items []Item) int {
+// call (0 or 1: the first goes alone), and leaves their input sizes in
+// b.sizes.
+func (b *Batch) batchable(items []Item) int {
+	b.sizes = b.sizes[:0]
 	total := 4
 	for n, it := range items {
 		if n == maxBatchCount || it.Msg == nil {
@@ -340,11 +344,13 @@ func batchable(items []Item) int {
 		if size > maxBatchItemBytes || total > maxBatchBytes {
 			return n
 		}
+		b.sizes = append(b.sizes, uint32(size))
 	}
 	return len(items)
 }
 
-// formatMany formats items, at least two, in one batch call.
+// formatMany formats items, at least two, in one batch call; b.sizes
+// holds their input sizes.
 func (b *Batch) formatMany(items []Item) {
 	f := b.f
 	start, now, err := b.take()
@@ -354,7 +360,7 @@ func (b *Batch) formatMany(items []Item) {
 		}
 		return
 	}
-	ok, inst := b.inst.callBatch(b.ctx, now, items)
+	ok, inst := b.inst.callBatch(b.ctx, now, items, b.sizes[:len(items)])
 	b.put(inst, start)
 	if !ok {
 		for i := range items {
