@@ -235,6 +235,10 @@ func (h *ingestHook) viaQueue(lane *ackLane, msg *rows.Message, pk packets.Packe
 	if ok, routed := lane.choice.queueable(h.ingest, pk.TopicName); !ok || !routed && pk.FixedHeader.Qos > 0 {
 		return false
 	}
+	// The same string for every message of the client's current topic,
+	// not this packet's copy: the worker compares it with the batch's last
+	// topic by pointer and reads bytes it has in its cache already.
+	msg.Topic = lane.choice.topic
 	var p *pendingAck
 	if pk.FixedHeader.Qos > 0 {
 		p = &pendingAck{pk: parked(pk), done: make(chan struct{})}
