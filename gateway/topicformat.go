@@ -18,7 +18,6 @@ package gateway
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -284,22 +283,12 @@ func (m *Match) chooseByProperties(props []rows.Property) error {
 	return nil
 }
 
-// format turns msg, routed by m, into rows: formatInput, the chosen
-// formatter, then formatted. m.Formatter and m.Route are updated to what
-// was chosen. msg itself is not changed: a dead letter keeps the payload
-// as it was received.
-func (rt *routing) format(ctx context.Context, msg *rows.Message, m *Match) ([]rows.Row, error) {
-	f, in, err := rt.formatInput(msg, m)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := f.Format(ctx, in, m.Route)
-	return formatted(rs, err, m)
-}
-
 // formatInput applies the message's format choice (user properties,
 // decompression) to m and returns the formatter to run and the message to
-// give it: msg, or a copy of it with the payload decompressed.
+// give it: msg, or a copy of it with the payload decompressed. m.Formatter
+// and m.Route are updated to what was chosen; msg itself is not changed,
+// so a dead letter keeps the payload as it was received. The formatter's
+// rows then go through formatted.
 func (rt *routing) formatInput(msg *rows.Message, m *Match) (*plugins.Formatter, *rows.Message, error) {
 	if m.route != nil && m.route.formats != nil {
 		if err := m.chooseByProperties(msg.UserProperties); err != nil {

@@ -90,7 +90,12 @@ func BenchmarkFormatters(b *testing.B) {
 				if !ok || err != nil {
 					b.Fatalf("match: %v %v", ok, err)
 				}
-				if _, err := rt.format(ctx, msg, &m); err != nil {
+				f, in, err := rt.formatInput(msg, &m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rs, err := f.Format(ctx, in, m.Route)
+				if _, err := formatted(rs, err, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
