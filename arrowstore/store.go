@@ -20,6 +20,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/lakegate/lakegate/arrowstore/internal/wal"
@@ -120,8 +121,10 @@ type Store struct {
 	encBuf   []byte
 	normRows []rows.Row
 	normCols []rows.Column
-	// normFields holds, for each of normCols, its field in the table's
-	// schema, or -1 for a column the Write adds.
+	// normRows' columns are in normCols, or the caller's own when they
+	// fit as they are (fitsAsIs). normFields holds, for each column of
+	// normRows in order, its field in the table's schema, or -1 for a
+	// column the Write adds.
 	normFields []int
 	normPend   []pendingColumn
 	rowPend    []pendingColumn
@@ -329,8 +332,15 @@ func (s *Store) normalizeRowLocked(r *rows.Row) error {
 
 // normalizeShapedLocked is normalizeRowLocked for a row whose column names
 // are those of t.shape: valid, distinct and all in the table's schema, so
-// only the values are left to check.
+// only the values are left to check. A row whose values all fit as they
+// are (the common case: no nulls, no int widened to float) is taken as it
+// is, its columns not copied.
 func (s *Store) normalizeShapedLocked(t *table, r *rows.Row) error {
+	if fitsAsIs(t, r.Columns) {
+		s.normFields = append(s.normFields, t.shape.fields...)
+		s.normRows = append(s.normRows, rows.Row{Table: r.Table, Time: r.Time, Columns: r.Columns})
+		return nil
+	}
 	start := len(s.normCols)
 	for j := range r.Columns {
 		c := &r.Columns[j]
@@ -353,6 +363,20 @@ func (s *Store) normalizeShapedLocked(t *table, r *rows.Row) error {
 	return nil
 }
 
+// fitsAsIs reports whether every value of cols, whose names are t.shape's,
+// is stored as it is: not null, of its field's kind, and valid UTF-8 if a
+// string. fitValue would return each unchanged.
+func fitsAsIs(t *table, cols []rows.Column) bool {
+	for j := range cols {
+		v := &cols[j].Value
+		if v.Kind == rows.KindNull || t.kinds[t.shape.fields[j]] != v.Kind ||
+			(v.Kind == rows.KindString && !utf8.ValidString(v.Str)) {
+			return false
+		}
+	}
+	return true
+}
+
 // appendNormRowLocked adds the normalized row of r whose columns start at
 // s.normCols[start].
 func (s *Store) appendNormRowLocked(r *rows.Row, start int) {
@@ -365,8 +389,12 @@ func (s *Store) appendNormRowLocked(r *rows.Row, start int) {
 // truncateScratchLocked drops the normalized columns from start on, those
 // of a row being rejected.
 func (s *Store) truncateScratchLocked(start int) {
+	// The row's columns and fields were appended together, but normFields
+	// also holds the fields of earlier rows taken as they are (fitsAsIs),
+	// whose columns are not in normCols.
+	n := len(s.normCols) - start
 	clear(s.normCols[start:])
-	s.normCols, s.normFields = s.normCols[:start], s.normFields[:start]
+	s.normCols, s.normFields = s.normCols[:start], s.normFields[:len(s.normFields)-n]
 }
 
 // duplicateColumn reports whether cols[j]'s name appears before j.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -265,6 +266,64 @@ func TestSchemaEvolution(t *testing.T) {
 	if st := s.Stats(); st.RowsRejected != 3 || st.RowsWritten != 4 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// TestRowsOfOneShape writes rows with the same column names in the same
+// order, as one device sends them: after the first rows the store checks
+// only their values, and takes rows whose values fit as they are without
+// copying them. Rows that need a value changed (an int widened, a null) or
+// that are refused sit between such rows in one Write; each row must get
+// its own values and fields.
+func TestRowsOfOneShape(t *testing.T) {
+	mem := newChecked(t)
+	s := openTest(t, testOptions(t, t.TempDir(), mem))
+	defer s.Close()
+	reading := func(sec int, device, temp, n rows.Value) rows.Row {
+		return row("m", at(time.Duration(sec)*time.Second), col("device", device), col("temp", temp), col("n", n))
+	}
+	// The first row adds the columns; the second, all known, sets the shape.
+	mustWrite(t, s, false, reading(0, rows.String("a"), rows.Float(20.5), rows.Int(1)))
+	mustWrite(t, s, false, reading(1, rows.String("b"), rows.Float(21), rows.Int(2)))
+	res, err := s.Write(context.Background(), []rows.Row{
+		reading(2, rows.String("c"), rows.Float(22.5), rows.Int(3)),       // as it is
+		reading(3, rows.String("\xff"), rows.Float(0), rows.Int(0)),       // refused: not UTF-8
+		reading(4, rows.String("d"), rows.Int(23), rows.Int(4)),           // int widened to float
+		reading(5, rows.String("e"), rows.Float(0), rows.Float(1.5)),      // refused: float into int
+		reading(6, rows.Null(), rows.Float(24.5), rows.Int(6)),            // a null
+		reading(7, rows.String("f"), rows.Bool(true), rows.Int(0)),        // refused: bool into float
+		reading(8, rows.String("g"), rows.Float(25.5), rows.Int(8)),       // as it is
+		reading(9, rows.String("h"), rows.Float(26.5), rows.Int(9)),       // as it is
+		reading(10, rows.String("i"), rows.Float(27.5), rows.String("x")), // refused after as-is rows
+		reading(11, rows.String("j"), rows.Float(28.5), rows.Int(11)),     // as it is
+	}, false)
+	if err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	var refused []int
+	for _, r := range res.Rejected {
+		if !errors.Is(r.Err, rows.ErrSchemaConflict) {
+			t.Errorf("row %d refused with %v, want ErrSchemaConflict", r.Index, r.Err)
+		}
+		refused = append(refused, r.Index)
+	}
+	if res.Stored != 6 || !slices.Equal(refused, []int{1, 3, 5, 8}) {
+		t.Fatalf("stored %d, refused rows %v; want 6 stored, rows [1 3 5 8] refused", res.Stored, refused)
+	}
+	want := []string{
+		`ts=2024-03-10T12:00:00.000|device="a"|temp=20.5|n=1`,
+		`ts=2024-03-10T12:00:01.000|device="b"|temp=21|n=2`,
+		`ts=2024-03-10T12:00:02.000|device="c"|temp=22.5|n=3`,
+		`ts=2024-03-10T12:00:04.000|device="d"|temp=23|n=4`,
+		`ts=2024-03-10T12:00:06.000|device=null|temp=24.5|n=6`,
+		`ts=2024-03-10T12:00:08.000|device="g"|temp=25.5|n=8`,
+		`ts=2024-03-10T12:00:09.000|device="h"|temp=26.5|n=9`,
+		`ts=2024-03-10T12:00:11.000|device="j"|temp=28.5|n=11`,
+	}
+	equalStrings(t, "buffered", scanRows(t, s, "m", AllTime(), nil), want)
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	equalStrings(t, "in Parquet", scanRows(t, s, "m", AllTime(), nil), want)
 }
 
 func TestRejectedNames(t *testing.T) {
