@@ -51,14 +51,15 @@ func (g *Gateway) startBroker(runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.acks = &ingestHook{ctx: runCtx, ingest: g.ingester, queue: g.queue, broker: g.broker, maxPending: bc.ReceiveMaximum,
+	queries := newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.cfg.Query.MQTT, g.log.With("component", "mqtt-query"))
+	g.acks = &ingestHook{ctx: runCtx, ingest: g.ingester, queries: queries, queue: g.queue, broker: g.broker, maxPending: bc.ReceiveMaximum,
 		log: g.log.With("component", "ingest")}
 	g.acks.audience.broker = g.broker
 	hooks := []mqtt.Hook{
 		authHook,
 		policy.New(policy.Options{PublishRate: bc.PublishRate, PublishBurst: bc.PublishBurst,
 			MaxPacketSize: uint32(bc.MaxPacketSize), Logger: g.log.With("component", "policy")}),
-		newMQTTQueryHook(g.engine, g.broker, authHook.OnACLCheck, g.cfg.Query.MQTT, g.log.With("component", "mqtt-query")),
+		queries, // for its Stop; g.acks hands it the queries
 		g.acks,
 	}
 	for _, h := range hooks {

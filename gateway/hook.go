@@ -51,7 +51,10 @@ type ingestHook struct {
 	mqtt.HookBase
 	ctx    context.Context
 	ingest *Ingester
-	queue  *ingestQueue // nil: every message is stored on its connection's goroutine
+	// queries takes the PUBLISHes to the query topic before anything else
+	// sees them (nil: none are).
+	queries *mqttQueryHook
+	queue   *ingestQueue // nil: every message is stored on its connection's goroutine
 	broker *mqtt.Server
 	log    *slog.Logger
 	// audience tells whether a queued QoS 0 message has anyone to be
@@ -154,7 +157,15 @@ func (l *ackLane) last() *pendingAck {
 }
 
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline || strings.HasPrefix(pk.TopicName, "$") {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	if h.queries != nil && h.queries.take(cl, &pk) {
+		// Acknowledged as usual, but neither stored, retained nor
+		// delivered: mochi skips all that for CodeSuccessIgnore.
+		return pk, packets.CodeSuccessIgnore
+	}
+	if strings.HasPrefix(pk.TopicName, "$") {
 		return pk, nil
 	}
 	if pk.Ignore {

@@ -198,7 +198,11 @@ func newMQTTQueryHook(engine *query.Engine, server *mqtt.Server,
 
 func (h *mqttQueryHook) ID() string { return "lakegate-mqtt-query" }
 
-func (h *mqttQueryHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+// Provides nothing: the hook is registered for its Stop, and the ingest
+// hook hands it each PUBLISH first (take), by pointer. A hook of its own
+// would cost every message a second pass of its 800-byte packet in and out
+// of mochi's hook chain.
+func (h *mqttQueryHook) Provides(byte) bool { return false }
 
 // Stop cancels the queries still running and waits for every client's
 // queue to finish, so none reads the store after it is closed.
@@ -208,20 +212,21 @@ func (h *mqttQueryHook) Stop() error {
 	return nil
 }
 
-func (h *mqttQueryHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+// take runs a PUBLISH to the query topic (from a client, not the broker
+// itself) and reports true; the message is then acknowledged as usual but
+// neither stored, retained nor forwarded. Any other message it leaves.
+func (h *mqttQueryHook) take(cl *mqtt.Client, pk *packets.Packet) bool {
 	if cl.Net.Inline || pk.TopicName != h.cfg.Topic {
-		return pk, nil
+		return false
 	}
 	h.enqueue(cl, readQueryJob(cl, pk, h.cfg.DefaultReply))
-	// Acknowledged as usual, but not stored (the hooks after this one are
-	// skipped), retained or forwarded.
-	return pk, packets.CodeSuccessIgnore
+	return true
 }
 
 // readQueryJob reads a db/query PUBLISH into a job answered on
 // defaultReply unless it names a reply topic; a bad request becomes a job
 // that answers with the reason.
-func readQueryJob(cl *mqtt.Client, pk packets.Packet, defaultReply string) queryJob {
+func readQueryJob(cl *mqtt.Client, pk *packets.Packet, defaultReply string) queryJob {
 	j := queryJob{received: time.Now(), reply: defaultReply, qos: pk.FixedHeader.Qos}
 	if cl.Properties.ProtocolVersion == 5 {
 		j.corr = bytes.Clone(pk.Properties.CorrelationData)
