@@ -306,6 +306,7 @@ pub mod __private {
         off == batch.len()
     }
 
+    #[inline(always)]
     fn le_u32(b: &[u8], off: usize) -> Option<u32> {
         let w = b.get(off..off.checked_add(4)?)?;
         Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))

@@ -106,6 +106,8 @@ impl Output {
     }
 
     /// The current position, for `rewind`.
+    // #[inline(always)] here and on the column writers: see input.rs, Dec.
+    #[inline(always)]
     pub fn mark(&self) -> Mark {
         Mark {
             n: self.buf.len(),
@@ -152,18 +154,22 @@ impl Output {
     }
 
     /// Adds a null column.
+    #[inline(always)]
     pub fn null(&mut self, name: &str) {
         self.col(Kind::Null, name, &[]);
     }
     /// Adds an int64 column.
+    #[inline(always)]
     pub fn int(&mut self, name: &str, v: i64) {
         self.col(Kind::Int64, name, &v.to_le_bytes());
     }
     /// Adds a float64 column.
+    #[inline(always)]
     pub fn float(&mut self, name: &str, v: f64) {
         self.col(Kind::Float64, name, &v.to_bits().to_le_bytes());
     }
     /// Adds a bool column.
+    #[inline(always)]
     pub fn bool(&mut self, name: &str, v: bool) {
         self.col(Kind::Bool, name, &[v as u8]);
     }
@@ -172,6 +178,7 @@ impl Output {
         self.col(Kind::Timestamp, name, &unix_nanos.to_le_bytes());
     }
     /// Adds a string column.
+    #[inline(always)]
     pub fn string(&mut self, name: &str, v: &str) {
         self.col_str(Kind::String, name, v.as_bytes());
     }
@@ -202,6 +209,7 @@ impl Output {
         self.rows += 1;
     }
 
+    #[inline(always)]
     fn head(&mut self, kind: Kind, name: &str) -> bool {
         if self.row_at.is_none() {
             self.row("");
@@ -216,12 +224,14 @@ impl Output {
         true
     }
 
+    #[inline(always)]
     fn col(&mut self, kind: Kind, name: &str, value: &[u8]) {
         if self.head(kind, name) {
             self.buf.extend_from_slice(value);
         }
     }
 
+    #[inline(always)]
     fn col_str(&mut self, kind: Kind, name: &str, v: &[u8]) {
         if self.head(kind, name) {
             self.buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
@@ -230,6 +240,7 @@ impl Output {
         }
     }
 
+    #[inline(always)]
     fn finish_row(&mut self) {
         if let Some(at) = self.row_at {
             self.buf[at + 9..at + 13].copy_from_slice(&self.row_cols.to_le_bytes());
@@ -238,6 +249,7 @@ impl Output {
         }
     }
 
+    #[inline(always)]
     fn check_bytes(&mut self) {
         if self.max_bytes != 0 && self.buf.len() as u64 > self.max_bytes as u64 {
             self.over = OVER_BYTES;
