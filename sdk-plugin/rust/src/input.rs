@@ -153,6 +153,7 @@ impl<'a> Pairs<'a> {
 impl<'a> IntoIterator for Pairs<'a> {
     type Item = Pair<'a>;
     type IntoIter = PairsIter<'a>;
+    #[inline(always)]
     fn into_iter(self) -> PairsIter<'a> {
         self.iter()
     }
@@ -167,6 +168,7 @@ pub struct PairsIter<'a> {
 
 impl<'a> Iterator for PairsIter<'a> {
     type Item = Pair<'a>;
+    #[inline(always)]
     fn next(&mut self) -> Option<Pair<'a>> {
         if self.left == 0 {
             return None;
@@ -190,7 +192,7 @@ struct Dec<'a> {
 // #[inline(always)]: LLVM left them as calls, and a call in wazero's machine
 // code spills every live register and burns the deadline check at the
 // callee's entry. Inlined, a message's fixed cost in the JSON formatter
-// went from about 650 to 500 ns (plugins' BenchmarkFormatJSONBatch,
+// went from about 650 to 420 ns (plugins' BenchmarkFormatJSONBatch,
 // one_column/format_all).
 impl<'a> Dec<'a> {
     #[inline(always)]
@@ -223,6 +225,7 @@ impl<'a> Dec<'a> {
         core::str::from_utf8(b).map_err(|_| "sdk: bad input encoding: a string is not UTF-8")
     }
     /// Checks a list of pairs and returns it undecoded.
+    #[inline(always)]
     fn pairs(&mut self) -> Result<Pairs<'a>, &'static str> {
         let count = self.u32()?;
         if count as u64 * 8 > (self.b.len() - self.off) as u64 {

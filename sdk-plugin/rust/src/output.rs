@@ -70,6 +70,7 @@ impl Output {
 
     /// Starts a row bound for `table` ("": the route's table), without a time
     /// of its own (the host uses the receive time) until `time` is called.
+    #[inline(always)]
     pub fn row(&mut self, table: &str) {
         self.begin(table, 0, false)
     }
@@ -187,6 +188,7 @@ impl Output {
         self.col_str(Kind::Bytes, name, v);
     }
 
+    #[inline(always)]
     fn begin(&mut self, table: &str, t: i64, has_time: bool) {
         if self.over != 0 {
             return;

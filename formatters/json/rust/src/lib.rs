@@ -69,6 +69,7 @@ struct Config<'a> {
 }
 
 impl<'a> Config<'a> {
+    #[inline(always)]
     fn parse(opts: Pairs<'a>, strict: bool) -> Result<Config<'a>, Error> {
         let mut c = Config {
             time_field: "",
