@@ -1,6 +1,7 @@
 package arrowstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,9 +192,8 @@ type compactJob struct {
 	dir   string
 }
 
-// compact merges, in every partition with at least CompactMinFiles files
-// smaller than CompactMaxBytes, the oldest of them (up to CompactMaxBytes
-// together) into one file. maintainMu is held, not flushMu: flushes go on
+// compact merges, in every partition, the files compactionPick chooses
+// into one file. maintainMu is held, not flushMu: flushes go on
 // meanwhile, which recovery allows because a merged file holds only rows of
 // files already written, so its lakegate.wal_seq is at or below what the
 // partition's files covered before; whichever of a merged file and a
@@ -208,16 +208,8 @@ func (s *Store) compact(ctx context.Context) error {
 	var jobs []compactJob
 	s.mu.Lock()
 	for _, pf := range s.livePartitionsLocked() {
-		var pick []*dataFile
-		var size int64
-		for _, f := range pf.files { // in part number order
-			if f.size >= s.opts.CompactMaxBytes || size+f.size > s.opts.CompactMaxBytes {
-				continue
-			}
-			pick = append(pick, f)
-			size += f.size
-		}
-		if len(pick) < minFiles {
+		pick := compactionPick(pf.files, s.opts.CompactMaxBytes, minFiles)
+		if pick == nil {
 			continue
 		}
 		t := s.tables[pf.table]
@@ -240,6 +232,57 @@ func (s *Store) compact(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// compactionPick chooses which of a partition's files (in part number
+// order) to merge, and returns them in that order, or nil: the smallest
+// files below maxBytes, as many as fit in maxBytes together, if they are at
+// least minFiles and the largest of them is at most twice the others'
+// average. The last rule is what keeps a merged file from being merged
+// again each time a few small files have come: it waits until enough files
+// of about its own size have. Every merge then multiplies the size of the
+// file a row is in by about (minFiles+1)/2 or more, so a row is rewritten
+// a few times (log of maxBytes over a flushed file's size, in that base)
+// rather than once per maintenance run until its file reaches maxBytes,
+// which on an SD card is wear as well as time.
+func compactionPick(files []*dataFile, maxBytes int64, minFiles int) []*dataFile {
+	var small []*dataFile
+	for _, f := range files {
+		if f.size < maxBytes {
+			small = append(small, f)
+		}
+	}
+	if len(small) < minFiles {
+		return nil
+	}
+	bySize := slices.Clone(small)
+	slices.SortStableFunc(bySize, func(a, b *dataFile) int { return cmp.Compare(a.size, b.size) })
+	n := 0 // files of the longest prefix of bySize that may merge
+	var sum int64
+	for i, f := range bySize {
+		if sum+f.size > maxBytes {
+			break
+		}
+		sum += f.size
+		// f is the largest of bySize[:i+1]; the others sum to sum-f.size.
+		if i+1 >= minFiles && f.size*int64(minFiles-1) <= 2*(sum-f.size) {
+			n = i + 1
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	chosen := make(map[*dataFile]bool, n)
+	for _, f := range bySize[:n] {
+		chosen[f] = true
+	}
+	pick := small[:0]
+	for _, f := range small {
+		if chosen[f] {
+			pick = append(pick, f)
+		}
+	}
+	return pick
 }
 
 // compactOne writes the merged file (tmp, fsync, rename, dir fsync), with

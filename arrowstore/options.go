@@ -54,10 +54,11 @@ type Options struct {
 	RetentionByTable []TableRetention `mapstructure:"retention_by_table"`
 	MaxDiskBytes     int64            `mapstructure:"max_disk_bytes"`
 
-	// Compaction merges the files of a date partition smaller than
-	// CompactMaxBytes into one, once there are CompactMinFiles of them
-	// (default 8; negative: never compact), keeping the merged file under
-	// CompactMaxBytes (default 64 MiB).
+	// Compaction merges files of a date partition smaller than
+	// CompactMaxBytes and of about one size into one, once there are
+	// CompactMinFiles of them (default 8; negative: never compact),
+	// keeping the merged file under CompactMaxBytes (default 64 MiB). See
+	// compactionPick.
 	CompactMinFiles int   `mapstructure:"compact_min_files"`
 	CompactMaxBytes int64 `mapstructure:"compact_max_bytes"`
 

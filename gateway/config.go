@@ -213,7 +213,7 @@ type TableRetentionConfig struct {
 
 // CompactionConfig says when small Parquet files of a partition are merged.
 type CompactionConfig struct {
-	MinFiles int      `mapstructure:"min_files"` // merge when a partition has this many files; negative turns compaction off
+	MinFiles int      `mapstructure:"min_files"` // merge when a partition has this many files of about one size; negative turns compaction off
 	MaxBytes ByteSize `mapstructure:"max_bytes"` // largest merged file
 }
 
