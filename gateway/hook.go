@@ -55,8 +55,8 @@ type ingestHook struct {
 	// sees them (nil: none are).
 	queries *mqttQueryHook
 	queue   *ingestQueue // nil: every message is stored on its connection's goroutine
-	broker *mqtt.Server
-	log    *slog.Logger
+	broker  *mqtt.Server
+	log     *slog.Logger
 	// audience tells whether a queued QoS 0 message has anyone to be
 	// delivered to (audience.go).
 	audience audience
