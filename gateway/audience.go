@@ -10,8 +10,8 @@ import (
 // lookup on every message. Most of what devices publish to a gateway is
 // heard by nobody but the store; for such a QoS 0 message mochi would still
 // walk its topic tree and build three maps to find nobody. The hook lets
-// mochi skip that (CodeSuccessIgnore) when a connection's memo says the
-// topic had no subscriber.
+// mochi skip that (it sets the packet's Ignore) when a connection's memo
+// says the topic had no subscriber.
 //
 // A memo is kept valid by an epoch: it counts the moments the set of
 // subscriptions may have grown. A SUBSCRIBE, by a client or the gateway

@@ -172,7 +172,8 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		// Our own InjectPacket of a message whose rows are on disk: let
 		// mochi acknowledge and deliver it. No client packet has Ignore set:
 		// mochi sets it only after the hooks, when one returns
-		// CodeSuccessIgnore.
+		// CodeSuccessIgnore, and this hook, the last, sets it only on what
+		// it returns.
 		pk.Ignore = false
 		return pk, nil
 	}
@@ -198,9 +199,14 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if orig == nil && h.viaQueue(lane, &msg, pk) {
 		if pk.FixedHeader.Qos == 0 {
 			if !pk.FixedHeader.Retain && lane.audience.unheard(&h.audience, pk.TopicName) {
-				// Nobody to deliver to: spare mochi its lookup. (Ignore
-				// would also keep a retained message from being retained.)
-				return pk, packets.CodeSuccessIgnore
+				// Nobody to deliver to: spare mochi its lookup. Setting
+				// Ignore does what returning CodeSuccessIgnore does,
+				// without mochi's errors.Is checks of that error, which
+				// box a packets.Code four times a message (an allocation
+				// each). (Ignore would also keep a retained message from
+				// being retained.)
+				pk.Ignore = true
+				return pk, nil
 			}
 			return pk, nil
 		}
