@@ -234,8 +234,8 @@ func (s *Store) compact(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// compactionPick chooses which of a partition's files (in part number
-// order) to merge, and returns them in that order, or nil: the smallest
+// compactionPick chooses which of a partition's files to merge, and
+// returns them in the order they have in files, or nil: the smallest
 // files below maxBytes, as many as fit in maxBytes together, if they are at
 // least minFiles and the largest of them is at most twice the others'
 // average. The last rule is what keeps a merged file from being merged
