@@ -255,32 +255,33 @@ func compactionPick(files []*dataFile, maxBytes int64, minFiles int) []*dataFile
 	if len(small) < minFiles {
 		return nil
 	}
-	bySize := slices.Clone(small)
-	slices.SortStableFunc(bySize, func(a, b *dataFile) int { return cmp.Compare(a.size, b.size) })
+	// Indices into small, smallest file first.
+	bySize := make([]int, len(small))
+	for i := range bySize {
+		bySize[i] = i
+	}
+	slices.SortStableFunc(bySize, func(a, b int) int { return cmp.Compare(small[a].size, small[b].size) })
 	n := 0 // files of the longest prefix of bySize that may merge
 	var sum int64
-	for i, f := range bySize {
-		if sum+f.size > maxBytes {
+	for i, k := range bySize {
+		size := small[k].size
+		if sum+size > maxBytes {
 			break
 		}
-		sum += f.size
-		// f is the largest of bySize[:i+1]; the others sum to sum-f.size.
-		if i+1 >= minFiles && f.size*int64(minFiles-1) <= 2*(sum-f.size) {
+		sum += size
+		// small[k] is the largest of the prefix; the others sum to sum-size.
+		if i+1 >= minFiles && size*int64(minFiles-1) <= 2*(sum-size) {
 			n = i + 1
 		}
 	}
 	if n == 0 {
 		return nil
 	}
-	chosen := make(map[*dataFile]bool, n)
-	for _, f := range bySize[:n] {
-		chosen[f] = true
-	}
-	pick := small[:0]
-	for _, f := range small {
-		if chosen[f] {
-			pick = append(pick, f)
-		}
+	chosen := bySize[:n]
+	slices.Sort(chosen) // back in the order of files
+	pick := make([]*dataFile, n)
+	for j, k := range chosen {
+		pick[j] = small[k]
 	}
 	return pick
 }
