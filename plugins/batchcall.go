@@ -49,9 +49,9 @@ type batchScratch struct {
 // guest's batch export, its deadline running from now, and reports whether
 // it did. It reports false, leaving items alone, when the batch as a whole
 // failed: a trap, a timeout, an output the host refuses, or a message
-// whose failure would discard the instance. The caller then formats those messages one by one,
-// so that only the one at fault fails, with the failure a call of its own
-// gives. callBatch returns the instance to put back in the pool: inst, or
+// whose failure would discard the instance. The caller then formats those
+// messages one by one, so that only the one at fault fails, with the
+// failure a call of its own gives. callBatch returns the instance to put back in the pool: inst, or
 // nil if it was discarded. A discarded instance is logged at Debug level
 // only: the calls that follow say at Warn level what the message at fault
 // did.

@@ -20,9 +20,9 @@
 //!
 //! `export_formatter!` defines the ABI exports (`lakegate_abi_version`,
 //! `lakegate_input`, `lakegate_format` and `lakegate_format_batch`, which
-//! runs the handler on each message of a batch); an optional second argument names a
-//! function that validates a route's options at the gateway's start:
-//! `export_formatter!(format, check)`.
+//! runs the handler on each message of a batch); an optional second
+//! argument names a function that validates a route's options at the
+//! gateway's start: `export_formatter!(format, check)`.
 //!
 //! The crate has no dependencies and uses `std` only for `Vec` and `String`.
 //! Decoding the input does not allocate; the output is appended to one buffer
@@ -306,10 +306,10 @@ pub mod __private {
         off == batch.len()
     }
 
+    /// The u32 at b[off..], if b holds one there.
     #[inline(always)]
     fn le_u32(b: &[u8], off: usize) -> Option<u32> {
-        let w = b.get(off..off.checked_add(4)?)?;
-        Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        b.get(off..off.checked_add(4)?).map(crate::input::le32)
     }
 }
 
