@@ -122,7 +122,7 @@ type Store struct {
 	normRows []rows.Row
 	normCols []rows.Column
 	// normRows' columns are in normCols, or the caller's own when they
-	// fit as they are (fitsAsIs). normFields holds, for each column of
+	// fit as they are (fittingAsIs). normFields holds, for each column of
 	// normRows in order, its field in the table's schema, or -1 for a
 	// column the Write adds.
 	normFields []int
@@ -336,7 +336,8 @@ func (s *Store) normalizeRowLocked(r *rows.Row) error {
 // are (the common case: no nulls, no int widened to float) is taken as it
 // is, its columns not copied.
 func (s *Store) normalizeShapedLocked(t *table, r *rows.Row) error {
-	if fitsAsIs(t, r.Columns) {
+	asIs := fittingAsIs(t, r.Columns)
+	if asIs == len(r.Columns) {
 		s.normFields = append(s.normFields, t.shape.fields...)
 		s.normRows = append(s.normRows, rows.Row{Table: r.Table, Time: r.Time, Columns: r.Columns})
 		return nil
@@ -349,7 +350,8 @@ func (s *Store) normalizeShapedLocked(t *table, r *rows.Row) error {
 		}
 		field := t.shape.fields[j]
 		v := c.Value
-		if have := t.kinds[field]; have != v.Kind || v.Kind == rows.KindString {
+		// The first asIs columns are checked already.
+		if have := t.kinds[field]; j >= asIs && (have != v.Kind || v.Kind == rows.KindString) {
 			var err error
 			if v, err = fitValue(r.Table, c.Name, have, v); err != nil {
 				s.truncateScratchLocked(start)
@@ -363,18 +365,18 @@ func (s *Store) normalizeShapedLocked(t *table, r *rows.Row) error {
 	return nil
 }
 
-// fitsAsIs reports whether every value of cols, whose names are t.shape's,
-// is stored as it is: not null, of its field's kind, and valid UTF-8 if a
-// string. fitValue would return each unchanged.
-func fitsAsIs(t *table, cols []rows.Column) bool {
+// fittingAsIs returns how many values of cols, whose names are t.shape's,
+// from the first, are stored as they are: not null, of their field's
+// kind, and valid UTF-8 if strings. fitValue would return each unchanged.
+func fittingAsIs(t *table, cols []rows.Column) int {
 	for j := range cols {
 		v := &cols[j].Value
 		if v.Kind == rows.KindNull || t.kinds[t.shape.fields[j]] != v.Kind ||
 			(v.Kind == rows.KindString && !utf8.ValidString(v.Str)) {
-			return false
+			return j
 		}
 	}
-	return true
+	return len(cols)
 }
 
 // appendNormRowLocked adds the normalized row of r whose columns start at
@@ -390,7 +392,7 @@ func (s *Store) appendNormRowLocked(r *rows.Row, start int) {
 // of a row being rejected.
 func (s *Store) truncateScratchLocked(start int) {
 	// The row's columns and fields were appended together, but normFields
-	// also holds the fields of earlier rows taken as they are (fitsAsIs),
+	// also holds the fields of earlier rows taken as they are (fittingAsIs),
 	// whose columns are not in normCols.
 	n := len(s.normCols) - start
 	clear(s.normCols[start:])
